@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// earlyext: merge system extensions in the initramfs, atomically, before switch-root.
+//
+// Targets, from the bottom up:
+//   CShim          fixed-arity C wrappers for syscalls Swift cannot call (variadic syscall(),
+//                  ioctl) and #ifndef fallbacks for constants newer than Debian 12's headers.
+//   CMount         libmount + libblkid (mount table, filesystem probing).
+//   EarlyextCore   everything testable: parsing, discovery, plan, mount engine, commands.
+//   earlyext       the thin executable.
+let package = Package(
+    name: "earlyext",
+    products: [
+        .executable(name: "earlyext", targets: ["earlyext"]),
+        .library(name: "EarlyextCore", targets: ["EarlyextCore"]),
+    ],
+    targets: [
+        .target(name: "CShim"),
+        .systemLibrary(
+            name: "CMount",
+            pkgConfig: "mount",
+            providers: [.apt(["libmount-dev", "libblkid-dev"])]
+        ),
+        .target(
+            name: "EarlyextCore",
+            dependencies: ["CShim", "CMount"],
+            swiftSettings: [.unsafeFlags(["-Osize"], .when(configuration: .release))]
+        ),
+        .executableTarget(
+            name: "earlyext",
+            dependencies: ["EarlyextCore"]
+        ),
+        .testTarget(
+            name: "EarlyextCoreTests",
+            dependencies: ["EarlyextCore"],
+            resources: []
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,5 @@
+#ifndef EARLYEXT_CMOUNT_H
+#define EARLYEXT_CMOUNT_H
+#include <libmount.h>
+#include <blkid.h>
+#endif

@@ -1,0 +1,2 @@
+// CShim is header-only; this file gives SwiftPM a translation unit.
+#include "CShim.h"

@@ -1,0 +1,2 @@
+import EarlyextCore
+print("earlyext")
