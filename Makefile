@@ -1,0 +1,34 @@
+# earlyext: the commands behind the README.
+#   make check   install what is missing, build, run every test (unit, privileged, boot)
+#   make demo    boot a demo VM whose initrd merges sample extensions, and show the result
+SHELL := /bin/bash
+SWIFT ?= swift
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize
+BIN := .build/release/earlyext
+
+.PHONY: all deps build release size test check demo bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build $(RELEASE_FLAGS)
+
+size: release
+	@strip -o .build/earlyext.stripped $(BIN)
+	@bytes=$$(stat -c %s .build/earlyext.stripped); \
+	  printf 'earlyext stripped: %d bytes (%.2f MiB), budget 8388608 bytes (8 MiB)\n' $$bytes $$(echo "$$bytes/1048576" | bc -l); \
+	  test $$bytes -le 8388608
+
+test: deps
+	$(SWIFT) test
+
+check: deps size test
+
+clean:
+	rm -rf .build

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages earlyext needs to build and test, if any is missing. Idempotent.
+set -euo pipefail
+packages=(
+  pkg-config libmount-dev libblkid-dev
+  squashfs-tools erofs-utils btrfs-progs e2fsprogs util-linux
+  systemd
+  bc binutils python3
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift: not found; install the Swift 6 toolchain (swift.org) first" >&2; exit 1; }
