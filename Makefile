@@ -28,7 +28,10 @@ size: release
 test: deps
 	$(SWIFT) test
 
-check: deps size test
+check: deps size test boot-test
+
+# boot-test, demo and the VM image builds live in boot/boot.mk.
+-include boot/boot.mk
 
 clean:
 	rm -rf .build
