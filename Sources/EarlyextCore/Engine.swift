@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 
 /// Where earlyext works: the root it extends and where it keeps its state.
@@ -85,7 +86,7 @@ public struct Engine {
         let begin = monotonicMilliseconds()
         var survey = try survey()
         for entry in survey.plan.entries where entry.verdict == .skip {
-            log.warning("\(entry.candidate?.entryPath ?? entry.name): skipped: \(entry.reason)")
+            log.warning("\(entry.candidate?.entryPath ?? entry.name): \(entry.reason)")
         }
         let previous = StateRecord.load(from: environment.stateDir)
         var started = monotonicMilliseconds()
@@ -184,6 +185,6 @@ public struct Engine {
         else { return false }
         let parts = text.split(whereSeparator: { $0 == ":" || $0 == "\n" }).compactMap { UInt32($0) }
         guard parts.count == 2 else { return false }
-        return makedev(parts[0], parts[1]) == entry.device
+        return ee_makedev(parts[0], parts[1]) == entry.device
     }
 }

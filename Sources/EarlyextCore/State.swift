@@ -91,7 +91,7 @@ public struct StateRecord {
             let dir = try openPath(stateDir, O_RDONLY | O_DIRECTORY)
             try syncDescriptor(dir.rawValue)
         } catch {
-            throw EarlyextError(.state, "cannot write \(stateDir)/\(Self.fileName)", errno: error as? Errno)
+            throw EarlyextError(.state, "cannot write \(stateDir)/\(Self.fileName)", errno: error)
         }
     }
 

@@ -176,6 +176,7 @@ static inline int ee_blk_get_size64(int fd, uint64_t *size) {
 
 static inline unsigned int ee_major(dev_t dev) { return major(dev); }
 static inline unsigned int ee_minor(dev_t dev) { return minor(dev); }
+static inline uint64_t ee_makedev(unsigned int ma, unsigned int mi) { return makedev(ma, mi); }
 static inline int ee_s_isdir(mode_t m) { return S_ISDIR(m); }
 static inline int ee_s_isreg(mode_t m) { return S_ISREG(m); }
 static inline int ee_s_isblk(mode_t m) { return S_ISBLK(m); }

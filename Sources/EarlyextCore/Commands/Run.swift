@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 
 /// The program: argv in, exit status out. `main.swift` calls only this.
@@ -128,9 +129,9 @@ struct Commands {
             }
             return
         }
-        let table = try MountTable.current()
+        let mounts = try MountTable.current()
         let live = record.hierarchies.map { h in
-            table.top(at: environment.path(h.path)).map(engine.isOurMerge) ?? false
+            mounts.top(at: environment.path(h.path)).map(engine.isOurMerge) ?? false
         }
         if options.json {
             var json = record.json

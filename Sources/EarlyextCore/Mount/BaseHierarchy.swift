@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 
 /// The base a hierarchy is extended from: what ROOT/usr shows without any merge.
@@ -38,13 +39,15 @@ public struct BaseHierarchy {
         }
         do {
             let st = try statAt(AT_FDCWD, target)
-            guard ee_s_isdir(st.st_mode) != 0 else { throw Errno.notDirectory }
+            guard ee_s_isdir(st.st_mode) != 0 else {
+                throw EarlyextError(.mount, "\(target): not a directory")
+            }
             let first = try DetachedMount.clone(target)
             let second = try DetachedMount.clone(target)
             return BaseHierarchy(hierarchy: hierarchy, wasMountPoint: table.top(at: target) != nil,
                                  forOverlay: first, forStash: second)
         } catch {
-            throw EarlyextError(.mount, "\(target): the base hierarchy is missing or unusable", errno: error as? Errno)
+            throw EarlyextError.wrapping(error, .mount, "\(target): the base hierarchy is missing or unusable")
         }
     }
 
@@ -65,7 +68,7 @@ public struct BaseHierarchy {
             try forStash.attach(onto: path)
             try mountSetAttributes(AT_FDCWD, path, flags: 0, set: 0, clear: 0, propagation: UInt64(MS_PRIVATE))
         } catch {
-            throw EarlyextError(.state, "cannot keep the base of \(hierarchy) at \(path)", errno: error as? Errno)
+            throw EarlyextError(.state, "cannot keep the base of \(hierarchy) at \(path)", errno: error)
         }
     }
 

@@ -40,19 +40,19 @@ public final class DetachedMount {
 
     /// mount_setattr(2) on the whole tree.
     public func setAttributes(_ set: MountAttributes, clear: MountAttributes = []) throws(Errno) {
-        try mountSetAttributes(rawValue, "", flags: UInt32(ee_AT_EMPTY_PATH | AT_RECURSIVE),
+        try mountSetAttributes(rawValue, "", flags: UInt32(AT_EMPTY_PATH | AT_RECURSIVE),
                                set: UInt64(set.rawValue), clear: UInt64(clear.rawValue), propagation: 0)
     }
 
     /// mount_setattr(2) with `MS_PRIVATE` propagation on the whole tree.
     public func makePrivate() throws(Errno) {
-        try mountSetAttributes(rawValue, "", flags: UInt32(ee_AT_EMPTY_PATH | AT_RECURSIVE),
+        try mountSetAttributes(rawValue, "", flags: UInt32(AT_EMPTY_PATH | AT_RECURSIVE),
                                set: 0, clear: 0, propagation: UInt64(MS_PRIVATE))
     }
 
-    /// openat(2) of a directory inside the mount, as an `ee_O_PATH` descriptor.
+    /// openat(2) of a directory inside the mount, as an `O_PATH` descriptor.
     public func openDirectory(_ path: String) throws(Errno) -> FileDescriptor {
-        try openAt(rawValue, path.isEmpty ? "." : path, ee_O_PATH | O_DIRECTORY | O_NOFOLLOW)
+        try openAt(rawValue, path.isEmpty ? "." : path, O_PATH | O_DIRECTORY | O_NOFOLLOW)
     }
 
     /// move_mount(2) with MOVE_MOUNT_BENEATH: attaches this tree beneath the top mount at `target`.
