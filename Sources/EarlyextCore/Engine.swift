@@ -68,7 +68,12 @@ public struct Engine {
                 inspections[candidate.name] = .success(inspection)
                 opened[candidate.name] = image
             } catch {
-                inspections[candidate.name] = .failure(EarlyextError.wrapping(error, .invalidImage, candidate.entryPath))
+                // The plan's reason is shown next to the entry path: don't name it twice.
+                var failure = EarlyextError.wrapping(error, .invalidImage, candidate.entryPath)
+                if failure.message.hasPrefix(candidate.entryPath + ": ") {
+                    failure.message.removeFirst(candidate.entryPath.count + 2)
+                }
+                inspections[candidate.name] = .failure(failure)
             }
         }
         lap("inspect")
