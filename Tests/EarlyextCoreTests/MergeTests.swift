@@ -109,7 +109,7 @@ struct MergeTests {
         ext alpha squashfs
         ee merge
         exec 3< "$R/usr/share/alpha/file"
-        ( cd "$R/usr/share/base" && sleep 30 ) & holder=$!
+        ( cd "$R/usr/share/base" && exec sleep 30 ) >/dev/null 2>&1 & holder=$!
         ext beta squashfs
         ee refresh
         fact open_fd_reads "$(cat <&3)"
