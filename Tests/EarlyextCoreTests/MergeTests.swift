@@ -117,7 +117,7 @@ struct MergeTests {
         fact beta "$(cat "$R/usr/share/beta/file")"
         fact stack "$(stack_at "$R/usr")"
         fact listed "$(tr '\n' ' ' < "$R/usr/.systemd-sysext/extensions")"
-        kill $holder
+        kill -KILL $holder; wait $holder 2>/dev/null || true
         """#)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r["open_fd_reads"] == "alpha")
