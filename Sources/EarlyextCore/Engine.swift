@@ -34,6 +34,9 @@ public struct Survey {
 public struct Engine {
     public var environment: Environment
     public var log: Log
+    /// Extensions that must merge (`Required=yes` in a selection file). If one cannot, `merge`
+    /// fails with `EarlyextError.Code.requiredFailed`, after merging the rest.
+    public var required: Set<String> = []
 
     public init(environment: Environment, log: Log) {
         self.environment = environment
@@ -150,6 +153,14 @@ public struct Engine {
         // Saved even when nothing merged: the booted system's status shows what was refused.
         let record = record()
         try record.save(to: environment.stateDir)
+        let merged = Set(hierarchies.flatMap(\.extensions))
+        let missing = required.subtracting(merged).sorted(by: { compareVersions($0, $1) < 0 })
+        if !missing.isEmpty {
+            let reasons = missing.map { name in
+                "\(name) (\(survey.plan.entries.first { $0.name == name }?.reason ?? "not found"))"
+            }
+            throw EarlyextError(.requiredFailed, "required extension(s) not merged: " + reasons.joined(separator: ", "))
+        }
         for h in hierarchies {
             log.info("merged \(h.extensions.count) extension(s) into \(environment.path(h.path)): \(h.extensions.joined(separator: " "))")
         }
