@@ -230,26 +230,28 @@ private struct EntryScanner {
             if target.path == "/dev/null" { return mask(strippingSuffixes(fileName, raw: true)) }
         }
 
+        let resolvedPath = prefix + target.path
+        func image(_ name: String, _ kind: EntryKind) -> ScannedEntry {
+            named(name) {
+                .candidate(Candidate(name: $0, searchDir: searchDir, entryPath: entryPath, resolvedPath: resolvedPath, kind: kind))
+            }
+        }
         let mode = target.status.st_mode
-        let candidate = { (kind: EntryKind) in { (name: String) in
-            ScannedEntry.candidate(Candidate(name: name, searchDir: searchDir, entryPath: entryPath,
-                                             resolvedPath: self.prefix + target.path, kind: kind))
-        } }
         if ee_s_isreg(mode) != 0 {
             guard fileName.hasSuffix(".raw") else { return nil }
-            return named(strippingSuffixes(fileName, raw: true), candidate(.raw))
+            return image(strippingSuffixes(fileName, raw: true), .raw)
         }
         if ee_s_isdir(mode) != 0 {
             if fileName.hasSuffix(".v") { return skip("versioned (.v) directories are not supported") }
             let name = strippingSuffixes(fileName, raw: false)
             switch isEmptyDirectory(target) {
             case true?: return mask(name)
-            case false?: return named(name, candidate(.directory))
+            case false?: return image(name, .directory)
             case nil: return skip("cannot list directory \(target.path)")
             }
         }
         if ee_s_isblk(mode) != 0 {
-            return named(fileName, candidate(.block))
+            return image(fileName, .block)
         }
         return skip("unsupported file type (not a regular .raw file, directory or block device)")
     }

@@ -68,7 +68,12 @@ public struct Engine {
                 inspections[candidate.name] = .success(inspection)
                 opened[candidate.name] = image
             } catch {
-                inspections[candidate.name] = .failure(EarlyextError.wrapping(error, .invalidImage, candidate.entryPath))
+                // The plan's reason is shown next to the entry path: don't name it twice.
+                var failure = EarlyextError.wrapping(error, .invalidImage, candidate.entryPath)
+                if failure.message.hasPrefix(candidate.entryPath + ": ") {
+                    failure.message.removeFirst(candidate.entryPath.count + 2)
+                }
+                inspections[candidate.name] = .failure(failure)
             }
         }
         lap("inspect")
@@ -104,23 +109,46 @@ public struct Engine {
         started = monotonicMilliseconds()
 
         // Publish: each hierarchy flips atomically.
+        // Publish: each hierarchy flips atomically. If a later one fails, the record still says
+        // what is in place, so that status, refresh and unmerge see the truth.
         var hierarchies: [StateRecord.Hierarchy] = []
-        for item in built {
-            try item.base.stash(in: environment.stateDir)
-            let outcome = try Publisher.publish(item.overlay, at: environment.path(item.hierarchy), log: log)
-            hierarchies.append(StateRecord.Hierarchy(
-                path: item.hierarchy, extensions: item.layers.map(\.name), baseWasMountPoint: item.base.wasMountPoint,
-                published: outcome))
+        func record() -> StateRecord {
+            StateRecord(root: environment.rootForDisplay, mergedAt: currentTimestamp(),
+                        hierarchies: hierarchies, survey: survey)
         }
-        // A hierarchy merged before and empty now goes back to its base.
-        for old in previous?.hierarchies ?? [] where !built.contains(where: { $0.hierarchy == old.path }) {
-            try unmergeHierarchy(old)
+        do {
+            for item in built {
+                try item.base.stash(in: environment.stateDir)
+                let outcome: Publisher.Outcome
+                do {
+                    outcome = try Publisher.publish(item.overlay, at: environment.path(item.hierarchy), log: log)
+                } catch {
+                    if item.base.forStash != nil {  // stashed just now: take it back
+                        BaseHierarchy.dropStash(BaseHierarchy.stashPath(item.hierarchy, stateDir: environment.stateDir))
+                    }
+                    throw error
+                }
+                hierarchies.append(StateRecord.Hierarchy(
+                    path: item.hierarchy, extensions: item.layers.map(\.name),
+                    baseWasMountPoint: item.base.wasMountPoint, published: outcome))
+            }
+            // A hierarchy merged before and empty now goes back to its base.
+            for old in previous?.hierarchies ?? [] where !built.contains(where: { $0.hierarchy == old.path }) {
+                try unmergeHierarchy(old)
+            }
+        } catch {
+            let kept = previous?.hierarchies.filter { old in !hierarchies.contains { $0.path == old.path } } ?? []
+            if !hierarchies.isEmpty || !kept.isEmpty {
+                hierarchies += kept
+                try? record().save(to: environment.stateDir)
+            }
+            throw error
         }
         survey.timings.append(("publish", monotonicMilliseconds() - started))
         survey.timings.append(("total", monotonicMilliseconds() - begin))
 
-        let record = StateRecord(root: environment.rootForDisplay, mergedAt: currentTimestamp(),
-                                 hierarchies: hierarchies, survey: survey)
+        // Saved even when nothing merged: the booted system's status shows what was refused.
+        let record = record()
         try record.save(to: environment.stateDir)
         for h in hierarchies {
             log.info("merged \(h.extensions.count) extension(s) into \(environment.path(h.path)): \(h.extensions.joined(separator: " "))")
@@ -150,7 +178,8 @@ public struct Engine {
 
     /// Puts the base back at every merged hierarchy and forgets the merge.
     public func unmerge() throws {
-        guard let previous = StateRecord.load(from: environment.stateDir) else {
+        guard let previous = StateRecord.load(from: environment.stateDir), !previous.hierarchies.isEmpty else {
+            StateRecord.remove(from: environment.stateDir)
             log.info("nothing is merged under \(environment.rootForDisplay)")
             return
         }

@@ -11,7 +11,7 @@ struct FailureTests {
     /// merges and the bad one is reported.
     @Test(arguments: [
         ("garbage", "head -c 1048576 /dev/urandom > \"$R/etc/extensions/bad.raw\"", "no filesystem found"),
-        ("truncated", "ext_tree bad; pack bad squashfs \"$W/full\"; head -c 4096 \"$W/full/bad.raw\" > \"$R/etc/extensions/bad.raw\"", "bad.raw"),
+        ("truncated", "ext_tree bad; head -c 262144 /dev/urandom > \"$W/bad/usr/share/bad/blob\"; pack bad squashfs \"$W/full\"; head -c $(( $(stat -c %s \"$W/full/bad.raw\") / 2 )) \"$W/full/bad.raw\" > \"$R/etc/extensions/bad.raw\"", "bad.raw"),
         ("empty-file", ": > \"$R/etc/extensions/bad.raw\"", "bad.raw"),
         ("fifo", "mkfifo \"$R/etc/extensions/bad.raw\"", "bad.raw"),
         ("dangling-link", "ln -s /nonexistent.raw \"$R/etc/extensions/bad.raw\"", "bad.raw"),
