@@ -74,6 +74,7 @@ REF_ENV=""           # with QUIRK: extra environment for the reference run of 25
 EARLYEXT_RC=0        # earlyext's expected exit status (0, or "fail")
 DESCRIPTION=""
 ref_fixup() { :; }   # with QUIRK: run on the reference copy ($R names it) before 252 merges it
+ref_dump_fixup() { cat; }  # with QUIRK: a filter over the reference run's listing
 
 "sc_$scenario"
 
@@ -121,6 +122,8 @@ if [ -n "$QUIRK" ]; then
   ( R=$BASE/ref-src; ref_fixup )
   # shellcheck disable=SC2086
   run_tool sysext "$BASE/ref-src" "$OUT/ref" $REF_ENV
+  ref_dump_fixup <"$OUT/ref/dump" >"$OUT/ref/dump.fixed"
+  mv "$OUT/ref/dump.fixed" "$OUT/ref/dump"
   ref=$OUT/ref
 else
   ref=$OUT/sysext252
