@@ -9,7 +9,8 @@ compares these separately), then one line per entry, sorted:
     usr/bin/foo        l 0777 0:0 -> ../lib/foo/foo
     usr/share/foo      d 0755 0:0
 
-Timestamps and inode numbers are left out. `.systemd-sysext/dev` is listed without its content
+A hierarchy that is a symlink (ROOT/opt -> var/opt) is listed as the link plus the tree it
+resolves to inside the root. Timestamps and inode numbers are left out. `.systemd-sysext/dev` is listed without its content
 (it holds the overlay's device number, which differs between any two mounts).
 """
 import hashlib
@@ -57,11 +58,34 @@ def entry(path, rel):
     return line
 
 
+def resolve_in_root(root, rel, depth=0):
+    """ROOT/rel with symlinks chased inside the root (as systemd's chase() with a root does)."""
+    path = root
+    parts = [p for p in rel.split("/") if p]
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            path = os.path.dirname(path) if path != root else root
+            continue
+        candidate = os.path.join(path, part)
+        if os.path.islink(candidate) and depth < 32:
+            target = os.readlink(candidate)
+            base = root if target.startswith("/") else path
+            rest = "/".join(parts)
+            return resolve_in_root(root, os.path.relpath(os.path.join(base, target.lstrip("/")), root) + "/" + rest, depth + 1)
+        path = candidate
+    return path
+
+
 def dump(root):
     lines = []
     for h in ("usr", "opt"):
-        top = os.path.join(root, h)
-        mount = top_mount(os.path.realpath(top)) if os.path.isdir(top) else None
+        link = os.path.join(root, h)
+        top = resolve_in_root(root, h)
+        if top != link:
+            # The hierarchy is a symlink: list the link, then the tree it leads to, under h's name.
+            lines.append(entry(link, h + " (link)"))
+        mount = top_mount(top) if os.path.isdir(top) else None
         if mount:
             flags = " ".join(flag for flag in ("ro", "nodev", "nosuid", "noexec") if flag in mount[1])
             lines.append(f"mount {h} {mount[0]}")
@@ -78,7 +102,7 @@ def dump(root):
         for dirpath, dirnames, filenames in os.walk(top):
             for name in dirnames + filenames:
                 path = os.path.join(dirpath, name)
-                lines.append(entry(path, os.path.relpath(path, root)))
+                lines.append(entry(path, h + "/" + os.path.relpath(path, top)))
     return sorted(lines)
 
 

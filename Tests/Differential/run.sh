@@ -75,8 +75,10 @@ EARLYEXT_RC=0        # earlyext's expected exit status (0, or "fail")
 DESCRIPTION=""
 ref_fixup() { :; }   # with QUIRK: run on the reference copy ($R names it) before 252 merges it
 ref_dump_fixup() { cat; }  # with QUIRK: a filter over the reference run's listing
+root_setup() { :; }  # run on each tool's fresh copy of the root ($1), in its namespace, before it merges
 
 "sc_$scenario"
+export -f root_setup
 
 # ---- run one tool on a fresh copy, in its own namespace -----------------------------------------
 # run_tool TOOL SRC OUT [VAR=value...]: copies SRC onto a fresh shared tmpfs, merges it with TOOL
@@ -95,6 +97,7 @@ run_tool() {
     mount -t tmpfs -o mode=0755 tmpfs "$M"
     mount --make-shared "$M"
     cp -a "$src" "$M/root"
+    root_setup "$M/root"
     case $tool in
       sysext)   env SYSTEMD_IN_INITRD=0 SYSTEMD_LOG_LEVEL=$LOGLEVEL "$@" "$SYSEXT" --root="$M/root" merge ;;
       earlyext) env "$@" "$EARLYEXT" --root "$M/root" --state-dir "$M/state" --log-level=$LOGLEVEL --offline merge ;;

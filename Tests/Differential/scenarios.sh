@@ -368,6 +368,14 @@ sc_invalid_entries() {
   expect good
 }
 
+sc_hidden_entry() {
+  describe "a hidden entry (.NAME.raw) is an image like any other; only .#NAME (a temporary file) is skipped"
+  host
+  ext good squashfs
+  ext_tree .hidden; pack .hidden squashfs
+  expect .hidden good
+}
+
 # ---- images and their release files --------------------------------------------------------------
 
 sc_missing_release() {
@@ -443,7 +451,7 @@ sc_version_order() {
   describe "the same paths in version-named images: the highest version (strverscmp) is the top layer"
   host
   local n
-  for n in foo-1.2 foo-1.9 foo-1.10 foo-1.10~rc1 foo-1.10^post1 foo-2; do
+  for n in foo-1.2 foo-1.9 foo-1.10 foo-1.10~rc1 foo-1.10^post1 foo-1.10a foo-1.10.1 foo-1.10-1 foo-2; do
     ext_tree "$n"
     put "$n" usr/share/common/winner "$n"
     put "$n" usr/share/base/shadowed "$n"
@@ -452,8 +460,8 @@ sc_version_order() {
   # A directory's attributes come from the topmost layer that has it.
   chmod 0700 "$W/foo-1.9/usr/share/common"; chmod 0750 "$W/foo-1.10/usr/share/common"
   rm -rf "$W/foo-2/usr/share/common"
-  for n in foo-2 foo-1.10 foo-1.2 foo-1.10^post1 foo-1.9 foo-1.10~rc1; do pack "$n" squashfs; done
-  expect foo-1.2 foo-1.9 foo-1.10~rc1 foo-1.10 foo-1.10^post1 foo-2
+  for n in foo-2 foo-1.10 foo-1.2 foo-1.10^post1 foo-1.9 foo-1.10~rc1 foo-1.10a foo-1.10.1 foo-1.10-1; do pack "$n" squashfs; done
+  expect foo-1.2 foo-1.9 foo-1.10~rc1 foo-1.10 foo-1.10-1 foo-1.10^post1 foo-1.10.1 foo-1.10a foo-2
 }
 
 sc_opt() {
@@ -473,6 +481,36 @@ sc_opt_absent_on_host() {
   ext_tree with-opt; put with-opt opt/with-opt/file; pack with-opt squashfs
   ext usr-only squashfs
   expect usr-only with-opt
+}
+
+sc_opt_symlink() {
+  describe "the root's /opt is a symlink to var/opt (as on ostree systems): the merge lands on ROOT/var/opt"
+  host
+  mkdir -p "$R/var/opt"; mv "$R/opt/base" "$R/var/opt/"; rmdir "$R/opt"; ln -s var/opt "$R/opt"
+  ext_tree with-opt; put with-opt opt/with-opt/file; pack with-opt squashfs
+  ext usr-only squashfs
+  expect usr-only with-opt
+}
+
+sc_usr_is_mount() {
+  describe "the root's /usr is a read-only erofs mount of its own (the Flatcar layout)"
+  host
+  mkfs.erofs "$R/usr.img" "$R/usr" >/dev/null 2>&1
+  root_setup() { mount -t erofs -o ro,loop "$1/usr.img" "$1/usr"; }
+  ext a squashfs
+  ext b erofs
+  expect a b
+}
+
+sc_many_layers() {
+  describe "24 images over the same path: order by version across two-digit numbers"
+  host
+  local i
+  for i in $(seq 1 24); do
+    ext_tree "layer-$i"; put "layer-$i" usr/share/common/winner "layer-$i"
+    if [ $((i % 3)) = 0 ]; then pack "layer-$i" dir; else pack "layer-$i" squashfs; fi
+  done
+  expect $(seq -f 'layer-%g' 1 24)
 }
 
 sc_empty_opt_on_host() {

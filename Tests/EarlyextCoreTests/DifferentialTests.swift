@@ -63,6 +63,7 @@ struct DifferentialTests {
         // 252 under --root skips symlinked entries; current systemd chases them inside the root.
         Scenario("symlink_entry", sysext252: "skips symlinked entries under --root"),
         Scenario("invalid_entries"),
+        Scenario("hidden_entry"),
         // Images and their release files.
         // 252 fails the whole merge on an image without a usable extension-release file; current
         // systemd (and earlyext) skip just that image. The reference run leaves those images out.
@@ -77,6 +78,9 @@ struct DifferentialTests {
         Scenario("version_order"),
         Scenario("opt"),
         Scenario("opt_absent_on_host"),
+        Scenario("opt_symlink"),
+        Scenario("usr_is_mount"),
+        Scenario("many_layers"),
         Scenario("empty_opt_on_host"),
         // 252 leaves the merged hierarchies at 0755; v256+ chmods the metadata (top) layer to the
         // mode of the hierarchy it covers. The reference listing is corrected to that.
