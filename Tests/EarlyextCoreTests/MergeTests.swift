@@ -109,7 +109,7 @@ struct MergeTests {
         ext alpha squashfs
         ee merge
         exec 3< "$R/usr/share/alpha/file"
-        ( cd "$R/usr/share/base" && sleep 30 ) & holder=$!
+        ( cd "$R/usr/share/base" && exec sleep 30 ) >/dev/null 2>&1 & holder=$!
         ext beta squashfs
         ee refresh
         fact open_fd_reads "$(cat <&3)"
@@ -117,7 +117,7 @@ struct MergeTests {
         fact beta "$(cat "$R/usr/share/beta/file")"
         fact stack "$(stack_at "$R/usr")"
         fact listed "$(tr '\n' ' ' < "$R/usr/.systemd-sysext/extensions")"
-        kill $holder
+        kill -KILL $holder; wait $holder 2>/dev/null || true
         """#)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r["open_fd_reads"] == "alpha")

@@ -106,7 +106,7 @@ private struct EnvironmentFileParser {
                 }
             case .key:
                 if c.isNewline {
-                    problems.append(ParseProblem(line: assignment.line, message: "missing '=' after '\(text(key))'"))
+                    missingEquals(after: key, line: assignment.line)
                     state = .beforeKey
                 } else if c == .equals {
                     value = []
@@ -181,7 +181,7 @@ private struct EnvironmentFileParser {
         case .beforeKey, .comment:
             return nil
         case .key:
-            problems.append(ParseProblem(line: assignment.line, message: "missing '=' after '\(text(key))'"))
+            missingEquals(after: key, line: assignment.line)
             return nil
         case .beforeValue, .valueEscape:
             store(key, value[...], line: assignment.line)
@@ -196,6 +196,10 @@ private struct EnvironmentFileParser {
             guard let newline = bytes[assignment.offset...].firstIndex(of: .newline) else { return nil }
             return (newline + 1, assignment.line + 1)
         }
+    }
+
+    private mutating func missingEquals(after key: [UInt8], line: Int) {
+        problems.append(ParseProblem(line: line, message: "missing '=' after '\(text(key.trimmingTrailingWhitespace()))'"))
     }
 
     private mutating func store(_ key: [UInt8], _ value: ArraySlice<UInt8>, line: Int) {

@@ -44,7 +44,7 @@ struct Sandbox {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         let body = "source '\(packageRoot)/Tests/Privileged/lib.sh'\n" + script
-        process.arguments = [String(timeout), "unshare", "-m", "--propagation", "private", "bash", "-c", body]
+        process.arguments = ["-s", "KILL", String(timeout), "unshare", "-m", "--propagation", "private", "bash", "-c", body]
         var environment = ProcessInfo.processInfo.environment
         environment["EARLYEXT"] = binary
         process.environment = environment
