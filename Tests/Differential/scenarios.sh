@@ -148,13 +148,14 @@ scope_images() {
   ext scope-both squashfs ID=_any 'SYSEXT_SCOPE="initrd system"'
   ext scope-default squashfs ID=_any
   ext scope-empty squashfs ID=_any SYSEXT_SCOPE=
+  ext scope-blanks squashfs ID=_any 'SYSEXT_SCOPE="  portable	initrd   system "'
 }
 
 sc_scope_system() {
   describe "SYSEXT_SCOPE on a root without etc/initrd-release (scope system)"
   host
   scope_images
-  expect scope-both scope-default scope-system
+  expect scope-blanks scope-both scope-default scope-system
 }
 
 sc_scope_initrd_root() {
@@ -162,11 +163,11 @@ sc_scope_initrd_root() {
   host
   touch "$R/etc/initrd-release"
   scope_images
-  expect scope-both scope-initrd
+  expect scope-blanks scope-both scope-initrd
   # 252 takes the scope from in_initrd(), i.e. from the system it runs on, and ignores the root;
   # since v259 the scope comes from etc/initrd-release inside --root. earlyext follows v259.
   quirk252 "252 decides the scope by the running system (in_initrd()), not by ROOT/etc/initrd-release; v259+ looks inside --root"
-  expect_252 scope-both scope-default scope-system
+  expect_252 scope-blanks scope-both scope-default scope-system
   REF_ENV="SYSTEMD_IN_INITRD=1"
 }
 
@@ -184,6 +185,15 @@ sc_os_release_symlink() {
   # The machine's own /usr/lib/os-release says debian 12; the root's says flatcar 4000.
   host ID=flatcar VERSION_ID=4000.0.0
   ln -s /usr/lib/os-release "$R/etc/os-release"
+  ext for-flatcar squashfs ID=flatcar VERSION_ID=4000.0.0
+  ext for-debian squashfs ID=debian VERSION_ID=12
+  expect for-flatcar
+}
+
+sc_dangling_etc_os_release() {
+  describe "ROOT/etc/os-release dangles: ROOT/usr/lib/os-release is used"
+  host ID=flatcar VERSION_ID=4000.0.0
+  ln -s ../run/os-release "$R/etc/os-release"
   ext for-flatcar squashfs ID=flatcar VERSION_ID=4000.0.0
   ext for-debian squashfs ID=debian VERSION_ID=12
   expect for-flatcar
@@ -406,6 +416,22 @@ sc_release_fallback() {
     "$W/relaxed/usr/lib/extension-release.d/extension-release.relaxed-1.0"
   pack relaxed squashfs
   expect good relaxed
+}
+
+sc_release_symlink() {
+  describe "an extension-release file that is a symlink inside the image (relative or absolute) is followed inside the image"
+  host
+  ext_tree rel-link
+  mv "$W/rel-link/usr/lib/extension-release.d/extension-release.rel-link" "$W/rel-link/usr/lib/extension-release.d/common"
+  ln -s common "$W/rel-link/usr/lib/extension-release.d/extension-release.rel-link"
+  pack rel-link squashfs
+  # The machine has no /usr/lib/extension-release.d/common: only resolving inside the image finds it.
+  ext_tree abs-link
+  printf 'ID=_any\n' >"$W/abs-link/usr/lib/extension-release.d/common"
+  rm "$W/abs-link/usr/lib/extension-release.d/extension-release.abs-link"
+  ln -s /usr/lib/extension-release.d/common "$W/abs-link/usr/lib/extension-release.d/extension-release.abs-link"
+  pack abs-link erofs
+  expect abs-link rel-link
 }
 
 sc_release_only() {

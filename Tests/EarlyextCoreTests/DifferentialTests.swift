@@ -44,6 +44,7 @@ struct DifferentialTests {
         Scenario("scope_initrd_root", sysext252: "scope from the running system, not from ROOT/etc/initrd-release"),
         Scenario("etc_os_release"),
         Scenario("os_release_symlink"),
+        Scenario("dangling_etc_os_release"),
         Scenario("release_syntax"),
         // ID_LIKE matching arrived in v258; 252 refuses an image whose ID is only in the host's
         // ID_LIKE. earlyext must accept it; the reference run gives 252 a host ID it matches.
@@ -69,6 +70,7 @@ struct DifferentialTests {
         // systemd (and earlyext) skip just that image. The reference run leaves those images out.
         Scenario("missing_release", sysext252: "aborts the whole merge on an image without a release file"),
         Scenario("release_fallback"),
+        Scenario("release_symlink"),
         Scenario("release_only"),
         // 252 aborts the whole merge on an image carrying usr/lib/os-release (and still exits 0);
         // current systemd skips that image.
