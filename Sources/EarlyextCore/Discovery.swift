@@ -264,7 +264,7 @@ private struct EntryScanner {
 }
 
 /// "foo.sysext.raw" → "foo"; "foo.raw" → "foo"; with `raw: false` only ".sysext" is stripped.
-private func strippingSuffixes(_ fileName: String, raw: Bool) -> String {
+func strippingSuffixes(_ fileName: String, raw: Bool) -> String {
     var name = Substring(fileName)
     if raw, name.hasSuffix(".raw") { name = name.dropLast(4) }
     if name.hasSuffix(".sysext") { name = name.dropLast(7) }

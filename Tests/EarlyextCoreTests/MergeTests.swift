@@ -12,10 +12,11 @@ struct MergeTests {
         ext beta erofs 'ID=debian' 'VERSION_ID=12'
         ext gamma dir 'ID=_any'
         ext delta ext4
+        ext epsilon btrfs
         before=$(mount_snapshot)
         ee merge
         fact stack "$(stack_at "$R/usr")"
-        fact files "$(cat "$R/usr/share/alpha/file" "$R/usr/share/beta/file" "$R/usr/share/gamma/file" "$R/usr/share/delta/file" | tr '\n' ' ')"
+        fact files "$(cat "$R/usr/share/alpha/file" "$R/usr/share/beta/file" "$R/usr/share/gamma/file" "$R/usr/share/delta/file" "$R/usr/share/epsilon/file" | tr '\n' ' ')"
         fact base "$(cat "$R/usr/share/base/file")"
         fact listed "$(tr '\n' ' ' < "$R/usr/.systemd-sysext/extensions")"
         fact dev_matches "$( [ "$(cat "$R/usr/.systemd-sysext/dev")" = "$(stat -c '%Hd:%Ld' "$R/usr")" ] && echo yes || echo no)"
@@ -31,12 +32,12 @@ struct MergeTests {
         """#)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r["stack"] == "overlay")
-        #expect(r["files"] == "alpha beta gamma delta ")
+        #expect(r["files"] == "alpha beta gamma delta epsilon ")
         #expect(r["base"] == "base")
-        #expect(r["listed"] == "alpha beta delta gamma ")
+        #expect(r["listed"] == "alpha beta delta epsilon gamma ")
         #expect(r["dev_matches"] == "yes")
         #expect(r["readonly"] == "yes")
-        #expect(r["status_names"] == "alpha beta delta gamma True")
+        #expect(r["status_names"] == "alpha beta delta epsilon gamma True")
         #expect(r["after_unmerge_stack"] == "")
         #expect(r["after_unmerge_alpha"] == "gone")
         #expect(r["after_unmerge_base"] == "base")

@@ -201,7 +201,7 @@ struct Commands {
             }
             let kind: EntryKind = ee_s_isdir(st.st_mode) != 0 ? .directory : (ee_s_isblk(st.st_mode) != 0 ? .block : .raw)
             let base = path.split(separator: "/").last.map(String.init) ?? path
-            let name = imageName(fromFileName: base, kind: kind)
+            let name = strippingSuffixes(base, raw: kind == .raw)
             let candidate = Candidate(name: name, searchDir: "", entryPath: path, resolvedPath: path, kind: kind)
             let image = try OpenedExtension.open(candidate)
             let root = try image.mount.openDirectory("")
@@ -220,14 +220,6 @@ struct Commands {
             return .failure(EarlyextError.wrapping(error, .invalidImage, path))
         }
     }
-}
-
-/// The extension name of an entry: "foo" for foo.raw, foo.sysext.raw, or a directory foo.
-func imageName(fromFileName file: String, kind: EntryKind) -> String {
-    guard kind == .raw, file.hasSuffix(".raw") else { return file }
-    var name = String(file.dropLast(4))
-    if name.hasSuffix(".sysext") { name = String(name.dropLast(7)) }
-    return name
 }
 
 /// Left-aligned columns separated by two spaces.
