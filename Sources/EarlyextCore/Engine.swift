@@ -16,8 +16,25 @@ public struct Environment: Sendable {
         access("/etc/initrd-release", F_OK) == 0 ? "/sysroot" : "/"
     }
 
-    /// The host path of a hierarchy: ROOT + "/usr".
+    /// The host path of a hierarchy as named: ROOT + "/usr".
     public func path(_ hierarchy: String) -> String { root + hierarchy }
+
+    /// The host path of a hierarchy with symlinks resolved inside the root (ROOT/opt may be a link
+    /// to var/opt). A missing hierarchy other than /usr is created, mode 0755, as systemd-sysext
+    /// does; a root without /usr is an error.
+    public func resolve(_ hierarchy: String) throws -> String {
+        do {
+            return try resolveInsideRoot(root: rootForDisplay, path: hierarchy)
+        } catch let error as EarlyextError where error.errno == .noSuchFile && hierarchy != "/usr" {
+            do { try makeDirectories(path(hierarchy), mode: 0o755) } catch {
+                throw EarlyextError(.mount, "\(path(hierarchy)): cannot create the hierarchy", errno: error)
+            }
+            return try resolveInsideRoot(root: rootForDisplay, path: hierarchy)
+        } catch let error as EarlyextError {
+            throw EarlyextError(.mount, "\(path(hierarchy)): the base hierarchy is missing or unusable: \(error.message)",
+                                errno: error.errno)
+        }
+    }
     public var rootForDisplay: String { root.isEmpty ? "/" : root }
 }
 
@@ -100,13 +117,15 @@ public struct Engine {
         var started = monotonicMilliseconds()
 
         // Build every overlay before touching anything.
-        var built: [(hierarchy: String, overlay: DetachedMount, base: BaseHierarchy, layers: [PlanEntry])] = []
+        var built: [(hierarchy: String, target: String, overlay: DetachedMount, base: BaseHierarchy)] = []
+        let mergedNames = survey.plan.toMerge.map(\.name)
         for hierarchy in extensionHierarchies {
             let layers = survey.plan.layers(for: hierarchy)
             if layers.isEmpty { continue }
-            let base = try BaseHierarchy.locate(hierarchy, environment: environment, previous: previous)
-            let overlay = try buildOverlay(hierarchy, layers: layers, opened: survey.opened, base: base)
-            built.append((hierarchy, overlay, base, layers))
+            let target = try environment.resolve(hierarchy)
+            let base = try BaseHierarchy.locate(hierarchy, target: target, environment: environment, previous: previous)
+            let overlay = try buildOverlay(hierarchy, layers: layers, listing: mergedNames, opened: survey.opened, base: base)
+            built.append((hierarchy, target, overlay, base))
         }
         survey.timings.append(("mount", monotonicMilliseconds() - started))
         started = monotonicMilliseconds()
@@ -124,7 +143,7 @@ public struct Engine {
                 try item.base.stash(in: environment.stateDir)
                 let outcome: Publisher.Outcome
                 do {
-                    outcome = try Publisher.publish(item.overlay, at: environment.path(item.hierarchy), log: log)
+                    outcome = try Publisher.publish(item.overlay, at: item.target, log: log)
                 } catch {
                     if item.base.forStash != nil {  // stashed just now: take it back
                         BaseHierarchy.dropStash(BaseHierarchy.stashPath(item.hierarchy, stateDir: environment.stateDir))
@@ -132,7 +151,7 @@ public struct Engine {
                     throw error
                 }
                 hierarchies.append(StateRecord.Hierarchy(
-                    path: item.hierarchy, extensions: item.layers.map(\.name),
+                    path: item.hierarchy, target: item.target, extensions: mergedNames,
                     baseWasMountPoint: item.base.wasMountPoint, published: outcome))
             }
             // A hierarchy merged before and empty now goes back to its base.
@@ -162,15 +181,18 @@ public struct Engine {
             throw EarlyextError(.requiredFailed, "required extension(s) not merged: " + reasons.joined(separator: ", "))
         }
         for h in hierarchies {
-            log.info("merged \(h.extensions.count) extension(s) into \(environment.path(h.path)): \(h.extensions.joined(separator: " "))")
+            log.info("merged \(h.extensions.count) extension(s) into \(h.target): \(h.extensions.joined(separator: " "))")
         }
         if hierarchies.isEmpty { log.info("nothing to merge") }
         return record
     }
 
-    func buildOverlay(_ hierarchy: String, layers: [PlanEntry], opened: [String: OpenedExtension],
+    /// `layers` are the extensions with content in this hierarchy; `listing` is every merged
+    /// extension, which systemd records in each hierarchy's metadata.
+    func buildOverlay(_ hierarchy: String, layers: [PlanEntry], listing: [String], opened: [String: OpenedExtension],
                       base: BaseHierarchy) throws -> DetachedMount {
-        let metadata = try MetadataLayer(extensions: layers.map(\.name))
+        let baseDirectory = try base.openDirectory()
+        let metadata = try MetadataLayer(extensions: listing, like: baseDirectory)
         var extensionLayers: [OwnedDescriptor] = []
         for entry in layers.reversed() {  // highest version on top
             guard let image = opened[entry.name] else { continue }
@@ -180,7 +202,6 @@ public struct Engine {
                 throw EarlyextError(.mount, "\(entry.name): cannot open \(hierarchy) in the image", errno: error)
             }
         }
-        let baseDirectory = try base.openDirectory()
         return try OverlayBuilder.build(hierarchy: hierarchy, metadata: metadata,
                                         extensionLayers: extensionLayers, base: baseDirectory)
     }
@@ -200,7 +221,7 @@ public struct Engine {
     }
 
     func unmergeHierarchy(_ hierarchy: StateRecord.Hierarchy) throws {
-        let target = environment.path(hierarchy.path)
+        let target = hierarchy.target
         let stash = BaseHierarchy.stashPath(hierarchy.path, stateDir: environment.stateDir)
         let table = try MountTable.current()
         if table.top(at: target).map(isOurMerge) ?? false {

@@ -142,7 +142,7 @@ struct Commands {
         }
         let mounts = try MountTable.current()
         let live = record.hierarchies.map { h in
-            mounts.top(at: environment.path(h.path)).map(engine.isOurMerge) ?? false
+            mounts.top(at: h.target).map(engine.isOurMerge) ?? false
         }
         if options.json {
             var json = record.json
@@ -159,7 +159,7 @@ struct Commands {
         }
         var rows = [["HIERARCHY", "EXTENSIONS", "SINCE", "STATE"]]
         for (h, isLive) in zip(record.hierarchies, live) {
-            rows.append([environment.path(h.path), h.extensions.joined(separator: " "), record.mergedAt,
+            rows.append([h.target, h.extensions.joined(separator: " "), record.mergedAt,
                          isLive ? "merged" : "NOT MOUNTED (unmerged behind earlyext's back?)"])
         }
         writeOutput(table(rows))
