@@ -45,6 +45,8 @@ public struct Survey {
     public var plan: Plan
     public var opened: [String: OpenedExtension]
     public var timings: [(String, Double)]
+    /// The fingerprint of the inputs, when there is one (see `Engine.inputs`).
+    public var inputs: [String]?
 }
 
 /// The pipeline of `design.md`: discover → plan → (fetch, verify: later) → mount → publish.
@@ -62,24 +64,39 @@ public struct Engine {
 
     // MARK: discover + plan
 
+    /// What the discover stage found.
+    public struct Discovered {
+        public var host: Host
+        public var discovery: DiscoveryResult
+        var timings: [(String, Double)]
+        var startedAt: Double
+    }
+
+    /// Reads the host's identity and lists the candidates. Opens no image.
+    public func discover() throws -> Discovered {
+        let started = monotonicMilliseconds()
+        let host = try Host.detect(root: environment.rootForDisplay)
+        let discovery = try discoverExtensions(root: environment.rootForDisplay)
+        for skipped in discovery.skipped { log.warning("\(skipped.entryPath): \(skipped.reason)") }
+        return Discovered(host: host, discovery: discovery,
+                          timings: [("discover", monotonicMilliseconds() - started)], startedAt: started)
+    }
+
     /// Discovers the candidates, opens each one read-only and detached to read its release file
     /// (nothing becomes visible), and plans. The opened images are kept for the mount stage.
-    public func survey() throws -> Survey {
-        var timings: [(String, Double)] = []
+    public func survey() throws -> Survey { survey(try discover()) }
+
+    func survey(_ discovered: Discovered) -> Survey {
+        var timings = discovered.timings
         var started = monotonicMilliseconds()
         func lap(_ stage: String) {
             let now = monotonicMilliseconds()
             timings.append((stage, now - started))
             started = now
         }
-        let host = try Host.detect(root: environment.rootForDisplay)
-        let discovery = try discoverExtensions(root: environment.rootForDisplay)
-        for skipped in discovery.skipped { log.warning("\(skipped.entryPath): \(skipped.reason)") }
-        lap("discover")
-
         var opened: [String: OpenedExtension] = [:]
         var inspections: [String: Result<Inspection, EarlyextError>] = [:]
-        for candidate in discovery.candidates {
+        for candidate in discovered.discovery.candidates {
             do {
                 let image = try OpenedExtension.open(candidate)
                 let root = try image.mount.openDirectory("")
@@ -97,9 +114,26 @@ public struct Engine {
             }
         }
         lap("inspect")
-        let plan = makePlan(host: host, discovery: discovery, inspections: inspections)
+        let plan = makePlan(host: discovered.host, discovery: discovered.discovery, inspections: inspections)
         lap("plan")
-        return Survey(host: host, discovery: discovery, plan: plan, opened: opened, timings: timings)
+        return Survey(host: discovered.host, discovery: discovered.discovery, plan: plan, opened: opened,
+                      timings: timings, inputs: inputs(discovered))
+    }
+
+    /// A fingerprint of everything a merge depends on: the host's identity, and each entry's
+    /// identity (device, inode, size, mtime of the image file). nil when an entry can't be
+    /// fingerprinted cheaply (a directory extension: its files may change without its mtime).
+    func inputs(_ discovered: Discovered) -> [String]? {
+        let host = discovered.host
+        var lines = ["host \(host.scope.rawValue) \(host.architecture) " +
+                     host.osRelease.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")]
+        for candidate in discovered.discovery.candidates {
+            guard candidate.kind != .directory, let st = try? statAt(AT_FDCWD, candidate.resolvedPath) else { return nil }
+            lines.append("\(candidate.name) \(candidate.entryPath) \(candidate.resolvedPath) \(st.st_dev):\(st.st_ino) " +
+                         "\(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")
+        }
+        for mask in discovered.discovery.masked { lines.append("masked \(mask.name) \(mask.entryPath)") }
+        return lines
     }
 
     // MARK: mount + publish
@@ -108,12 +142,18 @@ public struct Engine {
     /// hierarchy. Before the swap nothing is visible; a failure releases every loop device and
     /// detached mount (their descriptors close).
     public func merge() throws -> StateRecord {
-        let begin = monotonicMilliseconds()
-        var survey = try survey()
+        let discovered = try discover()
+        let begin = discovered.startedAt
+        let previous = StateRecord.load(from: environment.stateDir)
+        if let previous, !previous.hierarchies.isEmpty, let inputs = inputs(discovered), previous.inputs == inputs,
+           try previous.hierarchies.allSatisfy(isLive) {
+            log.info("nothing changed since \(previous.mergedAt): the merge stays as it is")
+            return previous
+        }
+        var survey = survey(discovered)
         for entry in survey.plan.entries where entry.verdict == .skip {
             log.warning("\(entry.candidate?.entryPath ?? entry.name): \(entry.reason)")
         }
-        let previous = StateRecord.load(from: environment.stateDir)
         var started = monotonicMilliseconds()
 
         // Build every overlay before touching anything.
@@ -237,6 +277,11 @@ public struct Engine {
             }
         }
         BaseHierarchy.dropStash(stash)
+    }
+
+    /// Is the recorded merge of this hierarchy still the one mounted?
+    func isLive(_ hierarchy: StateRecord.Hierarchy) throws -> Bool {
+        try MountTable.current().top(at: hierarchy.target).map(isOurMerge) ?? false
     }
 
     /// A mount is a sysext merge if its `.systemd-sysext/dev` names its own device (systemd's rule).

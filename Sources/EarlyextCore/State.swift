@@ -22,6 +22,11 @@ public struct StateRecord {
 
     public static let fileName = "state.json"
 
+    /// The fingerprint of what this merge was built from (nil: not fingerprinted).
+    public var inputs: [String]? {
+        details.first { $0.0 == "inputs" }?.1.arrayValue?.compactMap(\.stringValue)
+    }
+
     init(root: String, mergedAt: String, hierarchies: [Hierarchy], survey: Survey) {
         self.root = root
         self.mergedAt = mergedAt
@@ -56,6 +61,7 @@ public struct StateRecord {
             }
         }
         details = [
+            ("inputs", survey.inputs.map { .array($0.map(JSON.string)) } ?? .null),
             ("extensions", .array(extensions)),
             ("skipped", .array(skipped)),
             ("timings_ms", .object(survey.timings.map { ($0.0, .double(($0.1 * 1000).rounded() / 1000)) })),

@@ -140,10 +140,7 @@ struct Commands {
             }
             return
         }
-        let mounts = try MountTable.current()
-        let live = record.hierarchies.map { h in
-            mounts.top(at: h.target).map(engine.isOurMerge) ?? false
-        }
+        let live = try record.hierarchies.map(engine.isLive)
         if options.json {
             var json = record.json
             if case .object(var fields) = json, let index = fields.firstIndex(where: { $0.0 == "hierarchies" }),
