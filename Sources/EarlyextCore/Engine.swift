@@ -94,30 +94,37 @@ public struct Engine {
             timings.append((stage, now - started))
             started = now
         }
+        let candidates = discovered.discovery.candidates
+        let results = concurrentMap(candidates, threads: 4, Self.inspect)
         var opened: [String: OpenedExtension] = [:]
         var inspections: [String: Result<Inspection, EarlyextError>] = [:]
-        for candidate in discovered.discovery.candidates {
-            do {
-                let image = try OpenedExtension.open(candidate)
-                let root = try image.mount.openDirectory("")
-                let inspection = Inspection(release: readExtensionRelease(imageRoot: root.rawValue, name: candidate.name),
-                                            hierarchies: hierarchiesPresent(imageRoot: root.rawValue))
-                inspections[candidate.name] = .success(inspection)
-                opened[candidate.name] = image
-            } catch {
-                // The plan's reason is shown next to the entry path: don't name it twice.
-                var failure = EarlyextError.wrapping(error, .invalidImage, candidate.entryPath)
-                if failure.message.hasPrefix(candidate.entryPath + ": ") {
-                    failure.message.removeFirst(candidate.entryPath.count + 2)
-                }
-                inspections[candidate.name] = .failure(failure)
-            }
+        for (candidate, result) in zip(candidates, results) {
+            inspections[candidate.name] = result.map(\.inspection)
+            if case .success(let success) = result { opened[candidate.name] = success.image }
         }
         lap("inspect")
         let plan = makePlan(host: discovered.host, discovery: discovered.discovery, inspections: inspections)
         lap("plan")
         return Survey(host: discovered.host, discovery: discovered.discovery, plan: plan, opened: opened,
                       timings: timings, inputs: inputs(discovered))
+    }
+
+    /// Opens one candidate read-only and detached, and reads what the plan needs from it.
+    static func inspect(_ candidate: Candidate) -> Result<(image: OpenedExtension, inspection: Inspection), EarlyextError> {
+        do {
+            let image = try OpenedExtension.open(candidate)
+            let root = try image.mount.openDirectory("")
+            let inspection = Inspection(release: readExtensionRelease(imageRoot: root.rawValue, name: candidate.name),
+                                        hierarchies: hierarchiesPresent(imageRoot: root.rawValue))
+            return .success((image, inspection))
+        } catch {
+            // The plan's reason is shown next to the entry path: don't name it twice.
+            var failure = EarlyextError.wrapping(error, .invalidImage, candidate.entryPath)
+            if failure.message.hasPrefix(candidate.entryPath + ": ") {
+                failure.message.removeFirst(candidate.entryPath.count + 2)
+            }
+            return .failure(failure)
+        }
     }
 
     /// A fingerprint of everything a merge depends on: the host's identity, and each entry's
