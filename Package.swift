@@ -7,6 +7,7 @@ import PackageDescription
 //   CShim          fixed-arity C wrappers for syscalls Swift cannot call (variadic syscall(),
 //                  ioctl) and #ifndef fallbacks for constants newer than Debian 12's headers.
 //   CMount         libmount + libblkid (mount table, filesystem probing).
+//   CKmod          libkmod (checking that modules shipped in extensions resolve).
 //   EarlyextCore   everything testable: parsing, discovery, plan, mount engine, commands.
 //   earlyext       the thin executable.
 let package = Package(
@@ -22,9 +23,14 @@ let package = Package(
             pkgConfig: "mount",
             providers: [.apt(["libmount-dev", "libblkid-dev"])]
         ),
+        .systemLibrary(
+            name: "CKmod",
+            pkgConfig: "libkmod",
+            providers: [.apt(["libkmod-dev"])]
+        ),
         .target(
             name: "EarlyextCore",
-            dependencies: ["CShim", "CMount"],
+            dependencies: ["CShim", "CMount", "CKmod"],
             swiftSettings: [.unsafeFlags(["-Osize"], .when(configuration: .release))]
         ),
         .executableTarget(

@@ -166,12 +166,14 @@ public struct Engine {
         // Build every overlay before touching anything.
         var built: [(hierarchy: String, target: String, overlay: DetachedMount, base: BaseHierarchy)] = []
         let mergedNames = survey.plan.toMerge.map(\.name)
+        var modules: [String: KernelModules.Contribution] = [:]
         for hierarchy in extensionHierarchies {
             let layers = survey.plan.layers(for: hierarchy)
             if layers.isEmpty { continue }
             let target = try environment.resolve(hierarchy)
             let base = try BaseHierarchy.locate(hierarchy, target: target, environment: environment, previous: previous)
-            let overlay = try buildOverlay(hierarchy, layers: layers, listing: mergedNames, opened: survey.opened, base: base)
+            let overlay = try buildOverlay(hierarchy, layers: layers, listing: mergedNames, opened: survey.opened,
+                                           base: base, modules: &modules)
             built.append((hierarchy, target, overlay, base))
         }
         survey.timings.append(("mount", monotonicMilliseconds() - started))
@@ -183,7 +185,7 @@ public struct Engine {
         var hierarchies: [StateRecord.Hierarchy] = []
         func record() -> StateRecord {
             StateRecord(root: environment.rootForDisplay, mergedAt: currentTimestamp(),
-                        hierarchies: hierarchies, survey: survey)
+                        hierarchies: hierarchies, survey: survey, modules: modules)
         }
         do {
             for item in built {
@@ -237,20 +239,73 @@ public struct Engine {
     /// `layers` are the extensions with content in this hierarchy; `listing` is every merged
     /// extension, which systemd records in each hierarchy's metadata.
     func buildOverlay(_ hierarchy: String, layers: [PlanEntry], listing: [String], opened: [String: OpenedExtension],
-                      base: BaseHierarchy) throws -> DetachedMount {
+                      base: BaseHierarchy, modules: inout [String: KernelModules.Contribution]) throws -> DetachedMount {
         let baseDirectory = try base.openDirectory()
         let metadata = try MetadataLayer(extensions: listing, like: baseDirectory)
         var extensionLayers: [OwnedDescriptor] = []
+        var names: [String] = []
         for entry in layers.reversed() {  // highest version on top
             guard let image = opened[entry.name] else { continue }
             do {
                 extensionLayers.append(OwnedDescriptor(try image.mount.openDirectory(String(hierarchy.dropFirst()))))
+                names.append(entry.name)
             } catch {
                 throw EarlyextError(.mount, "\(entry.name): cannot open \(hierarchy) in the image", errno: error)
             }
         }
-        return try OverlayBuilder.build(hierarchy: hierarchy, metadata: metadata,
-                                        extensionLayers: extensionLayers, base: baseDirectory)
+        let kernel = KernelModules.runningKernel()
+        if hierarchy == "/usr" {
+            try generateEarlyBootFiles(names: names, layers: extensionLayers, base: baseDirectory,
+                                       metadata: metadata, kernel: kernel, modules: &modules)
+        }
+        let overlay = try OverlayBuilder.build(hierarchy: hierarchy, metadata: metadata,
+                                               extensionLayers: extensionLayers, base: baseDirectory)
+        let shipped = modules.values.flatMap(\.modules)
+        if hierarchy == "/usr", !shipped.isEmpty {
+            for name in KernelModules.unresolved(shipped, overlay: overlay, kernel: kernel) {
+                log.warning("kernel module \(name): shipped by an extension, but libkmod cannot resolve it in the merged tree")
+            }
+        }
+        return overlay
+    }
+
+    /// What the merged /usr needs beyond the layers themselves: fresh kernel module indexes and
+    /// a fresh hwdb.bin, generated over a writable staging overlay into the metadata layer. A
+    /// failure here is reported and the merge goes on: the files still merge, only the index is stale.
+    func generateEarlyBootFiles(names: [String], layers: [OwnedDescriptor], base: borrowing FileDescriptor,
+                                metadata: MetadataLayer, kernel: String,
+                                modules: inout [String: KernelModules.Contribution]) throws {
+        var hwdbShippers: [String] = []
+        for (name, layer) in zip(names, layers) {
+            let contribution = KernelModules.scan(usrLayer: layer.rawValue, kernel: kernel)
+            if !contribution.isEmpty { modules[name] = contribution }
+            if !contribution.otherKernels.isEmpty {
+                log.info("\(name): modules for kernel \(contribution.otherKernels.joined(separator: ", ")) left alone (running \(kernel))")
+            }
+            if !HardwareDatabase.shipped(usrLayer: layer.rawValue).isEmpty { hwdbShippers.append(name) }
+        }
+        let moduleShippers = modules.filter { !$0.value.modules.isEmpty }.keys.sorted()
+        guard !moduleShippers.isEmpty || !hwdbShippers.isEmpty else { return }
+        let staging = try OverlayBuilder.staging(hierarchy: "/usr", metadata: metadata, extensionLayers: layers, base: base)
+        if !moduleShippers.isEmpty {
+            do {
+                for complaint in try KernelModules.generateIndexes(staging: staging, kernel: kernel, scratch: environment.stateDir) {
+                    log.warning("kernel module index: \(complaint)")
+                }
+                log.info("kernel module indexes regenerated for \(kernel): modules from \(moduleShippers.joined(separator: " "))")
+            } catch {
+                log.warning("\(error); modules from \(moduleShippers.joined(separator: " ")) may not load by name")
+            }
+        }
+        if !hwdbShippers.isEmpty {
+            do {
+                try HardwareDatabase.generate(staging: staging, root: environment.root, metadata: metadata,
+                                              scratch: environment.stateDir, log: log)
+                log.info("hwdb.bin regenerated: entries from \(hwdbShippers.joined(separator: " "))")
+            } catch {
+                log.warning("\(error); hwdb entries from \(hwdbShippers.joined(separator: " ")) are not seen")
+            }
+        }
     }
 
     // MARK: unmerge

@@ -27,7 +27,8 @@ public struct StateRecord {
         details.first { $0.0 == "inputs" }?.1.arrayValue?.compactMap(\.stringValue)
     }
 
-    init(root: String, mergedAt: String, hierarchies: [Hierarchy], survey: Survey) {
+    init(root: String, mergedAt: String, hierarchies: [Hierarchy], survey: Survey,
+         modules: [String: KernelModules.Contribution] = [:]) {
         self.root = root
         self.mergedAt = mergedAt
         self.hierarchies = hierarchies
@@ -46,6 +47,12 @@ public struct StateRecord {
                     ("reason", .string(entry.reason)),
                 ]
                 if let loop = image?.loopDevice { fields.append(("loop_device", .string(loop))) }
+                if let contribution = modules[entry.name] {
+                    fields.append(("modules", .array(contribution.modules.map(JSON.string))))
+                    if !contribution.otherKernels.isEmpty {
+                        fields.append(("modules_other_kernels", .array(contribution.otherKernels.map(JSON.string))))
+                    }
+                }
                 if let release = entry.release {
                     let keys = ["ID", "VERSION_ID", "SYSEXT_LEVEL", "SYSEXT_SCOPE", "ARCHITECTURE", "EXTENSION_RELOAD_MANAGER"]
                     fields.append(("release", .object(keys.compactMap { k in release[k].map { (k, .string($0)) } })))

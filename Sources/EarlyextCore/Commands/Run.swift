@@ -170,6 +170,12 @@ struct Commands {
                                e["verification"]?.stringValue ?? "-"])
             }
             writeOutput(table(detail))
+            for e in extensions {
+                let modules = e["modules"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                if !modules.isEmpty {
+                    writeOutput("\(e["name"]?.stringValue ?? "?") ships kernel modules: \(modules.joined(separator: " "))\n")
+                }
+            }
         }
         let skipped = record.details.first { $0.0 == "skipped" }?.1.arrayValue ?? []
         for s in skipped {
