@@ -24,6 +24,10 @@ size: release
 	@bytes=$$(stat -c %s .build/earlyext.stripped); \
 	  printf 'earlyext stripped: %d bytes (%.2f MiB), budget 8388608 bytes (8 MiB)\n' $$bytes $$(echo "$$bytes/1048576" | bc -l); \
 	  test $$bytes -le 8388608
+	@# Foundation and the regex runtime (_StringProcessing: String.contains(String), replacing, …)
+	@# each cost megabytes. Fail loudly if either is linked.
+	@! nm $(BIN) | grep -qE '10Foundation|17_StringProcessing' || \
+	  { echo "size: Foundation or _StringProcessing is linked in; see which object: nm -u .build/release/EarlyextCore.build/*.o" >&2; exit 1; }
 
 # The privileged tests run the built binary, so build it first.
 test: deps

@@ -97,7 +97,7 @@ public enum KernelModules {
         }
         // Paths in the messages go through the scratch link; show them relative to /usr.
         let prefix = base + "/"
-        return outcome.output.split(separator: "\n").filter { $0.contains("ERROR:") }.map { line in
+        return outcome.output.split(separator: "\n").filter { $0.hasPrefix("depmod: ERROR:") }.map { line in
             String(line).replacingEvery(prefix, with: "/usr/")
         }
     }
