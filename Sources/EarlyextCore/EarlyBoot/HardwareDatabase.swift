@@ -26,6 +26,8 @@ enum HardwareDatabase {
             removeTree(stage)
             try copyHwdbFiles(from: staging.procPath + "/" + sourceDirectory, to: stage + "/usr/" + sourceDirectory)
             try copyHwdbFiles(from: root + "/etc/udev/hwdb.d", to: stage + "/etc/udev/hwdb.d")
+            // A merged-/usr layout: systemd-hwdb may look under /lib/udev (Debian builds it so).
+            _ = try valueOrErrno { symlink("usr/lib", stage + "/lib") }
         } catch {
             throw EarlyextError.wrapping(error, .mount, "cannot stage the hwdb sources in \(stage)")
         }
