@@ -221,6 +221,11 @@ public struct Engine {
         // Saved even when nothing merged: the booted system's status shows what was refused.
         let record = record()
         try record.save(to: environment.stateDir)
+        Coexistence.install(environment: environment, log: log)
+        let asking = Set(survey.plan.toMerge.filter { Coexistence.asksForReload($0.release?["EXTENSION_RELOAD_MANAGER"]) }.map(\.name))
+            .union(previous?.extensionsAskingForReload ?? [])
+        Coexistence.perform(Coexistence.reloadAction(asking: asking.sorted(), inInitrd: Coexistence.runningInInitrd,
+                                                     rootIsSlash: environment.root.isEmpty), log: log)
         let merged = Set(hierarchies.flatMap(\.extensions))
         let missing = required.subtracting(merged).sorted(by: { compareVersions($0, $1) < 0 })
         if !missing.isEmpty {

@@ -22,6 +22,13 @@ public struct StateRecord {
 
     public static let fileName = "state.json"
 
+    /// The merged extensions whose release file sets EXTENSION_RELOAD_MANAGER.
+    var extensionsAskingForReload: [String] {
+        (details.first { $0.0 == "extensions" }?.1.arrayValue ?? []).compactMap { e in
+            Coexistence.asksForReload(e["release"]?["EXTENSION_RELOAD_MANAGER"]?.stringValue) ? e["name"]?.stringValue : nil
+        }
+    }
+
     /// The fingerprint of what this merge was built from (nil: not fingerprinted).
     public var inputs: [String]? {
         details.first { $0.0 == "inputs" }?.1.arrayValue?.compactMap(\.stringValue)
