@@ -24,12 +24,23 @@ let package = Package(
         ),
         .target(
             name: "EarlyextCore",
-            dependencies: ["CShim", "CMount"],
+            dependencies: ["CShim", "CMount", "CCurl", "CCrypto"],
             swiftSettings: [.unsafeFlags(["-Osize"], .when(configuration: .release))]
         ),
         .executableTarget(
             name: "earlyext",
             dependencies: ["EarlyextCore"]
+        ),
+        // Fetching (docs/fetch.md): libcurl for HTTP(S), OpenSSL's libcrypto for SHA-256.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
         ),
         .testTarget(
             name: "EarlyextCoreTests",
