@@ -15,7 +15,8 @@ component picks a behaviour; the rest is the file:
   /stall/FILE           headers and half the body, then nothing for 60 s
   /stallheaders/FILE    accepts, reads the request, then nothing for 60 s
   /norange/FILE         like /ok/ but ignores Range (always 200 with the whole file)
-  /die/FILE             first request: half the body, then the whole server exits (code 3)
+  /die/FILE             first request ever (marker file DIR/.died): half the body, then the
+                        whole server exits (code 3); after that (a restarted server) like /ok/
   /corrupt/FILE         the file with its first byte flipped
   /_log                 one line per request so far: "METHOD PATH RANGE PROXIED"
 
@@ -84,7 +85,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_partial(data, len(data) // 2, then="reset")
             return self.serve_data(data, ranges=True)
         if mode == "die":
-            if count == 1:
+            marker = os.path.join(ROOT, ".died")
+            if not os.path.exists(marker):
+                open(marker, "w").close()
                 self.send_partial(data, len(data) // 2, then="flush")
                 os._exit(3)
             return self.serve_data(data, ranges=True)

@@ -72,7 +72,8 @@ public struct Fetcher {
             do {
                 attempts += try transfer(request.url, into: sink)
             } catch let error as TransferError {
-                if error.discardsPartial { discardPartial() }
+                // A partial file is kept for the next attempt to resume, unless it is useless or empty.
+                if error.discardsPartial || sink.offset == 0 { discardPartial() }
                 throw failure(error.reason + (error.attempts > 1 ? " (after \(error.attempts) attempts)" : ""), errno: error.errno)
             }
             digest = hasher.hexDigest()
@@ -500,8 +501,9 @@ func replaceSymlink(at link: String, pointingTo target: String) throws {
     try syncDescriptor(directoryFD.rawValue)
 }
 
-/// Deletes the regular files in the directory that match `patterns`, beyond the `keep` newest
-/// versions, sparing `protectedNames` and `protectedVersions`. Returns the host paths removed.
+/// Deletes the regular files in the directory that match `patterns` so that at most `keep`
+/// remain: `protectedNames` and `protectedVersions` always stay (and count), then the newest
+/// others. Returns the host paths removed.
 func pruneInstances(_ directoryFD: Int32, directory: String, patterns: [MatchPattern], keep: Int,
                     protectedNames: Set<String>, protectedVersions: [String]) -> [String] {
     guard let entries = try? directoryEntries(directoryFD) else { return [] }
@@ -513,9 +515,15 @@ func pruneInstances(_ directoryFD: Int32, directory: String, patterns: [MatchPat
         instances.append((entry.name, version))
     }
     instances.sort { compareVersions($0.version, $1.version) > 0 }
+    func isProtected(_ instance: (name: String, version: String)) -> Bool {
+        protectedNames.contains(instance.name) || protectedVersions.contains { compareVersions($0, instance.version) == 0 }
+    }
+    // The protected instances count against the limit; the newest others fill what is left.
+    var kept = instances.filter(isProtected).count
     var removed: [String] = []
-    for (index, instance) in instances.enumerated() where index >= keep {
-        if protectedNames.contains(instance.name) || protectedVersions.contains(where: { compareVersions($0, instance.version) == 0 }) {
+    for instance in instances where !isProtected(instance) {
+        if kept < keep {
+            kept += 1
             continue
         }
         if (try? unlinkAt(directoryFD, instance.name)) != nil {
