@@ -85,3 +85,18 @@ func listDirectory(_ path: String) -> [String] {
     guard let fd = try? openPath(path, O_RDONLY | O_DIRECTORY), let entries = try? directoryEntries(fd.rawValue) else { return [] }
     return entries.map(\.name).sorted()
 }
+
+/// Runs `script` with bash; returns (status, stdout + stderr).
+@discardableResult
+func runShell(_ script: String) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = ["-c", script]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
