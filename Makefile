@@ -38,5 +38,7 @@ check: deps size test boot-test
 clean:
 	rm -rf .build
 
+# Benchmarks, as ratios measured in one run; writes docs/benchmarks.md and docs/merge-time.svg.
 bench: release
-	bash bench/merge.sh 1 16 64 128 256
+	@command -v gnuplot >/dev/null || apt-get install -y -qq --no-install-recommends gnuplot-nox time >/dev/null
+	bash bench/all.sh

@@ -5,7 +5,10 @@ import Glibc
 /// initrd's /run survives switch-root, so the booted system reads the initrd's record.
 public struct StateRecord {
     public struct Hierarchy: Equatable {
+        /// "/usr" or "/opt".
         public var path: String
+        /// Where it is mounted on the host, symlinks resolved inside the root: "/sysroot/usr".
+        public var target: String
         public var extensions: [String]
         public var baseWasMountPoint: Bool
         public var published: Publisher.Outcome?
@@ -18,6 +21,11 @@ public struct StateRecord {
     public var details: [(String, JSON)]
 
     public static let fileName = "state.json"
+
+    /// The fingerprint of what this merge was built from (nil: not fingerprinted).
+    public var inputs: [String]? {
+        details.first { $0.0 == "inputs" }?.1.arrayValue?.compactMap(\.stringValue)
+    }
 
     init(root: String, mergedAt: String, hierarchies: [Hierarchy], survey: Survey) {
         self.root = root
@@ -53,6 +61,7 @@ public struct StateRecord {
             }
         }
         details = [
+            ("inputs", survey.inputs.map { .array($0.map(JSON.string)) } ?? .null),
             ("extensions", .array(extensions)),
             ("skipped", .array(skipped)),
             ("timings_ms", .object(survey.timings.map { ($0.0, .double(($0.1 * 1000).rounded() / 1000)) })),
@@ -73,6 +82,7 @@ public struct StateRecord {
             ("merged_at", .string(mergedAt)),
             ("hierarchies", .array(hierarchies.map { h in
                 .object([("path", .string(h.path)),
+                         ("target", .string(h.target)),
                          ("extensions", .array(h.extensions.map { .string($0) })),
                          ("base_was_mount_point", .bool(h.baseWasMountPoint)),
                          ("published", h.published.map { .string("\($0)") } ?? .null)])
@@ -101,7 +111,7 @@ public struct StateRecord {
               let json = try? JSON.parse(text), let object = json.objectValue else { return nil }
         let hierarchies = (json["hierarchies"]?.arrayValue ?? []).compactMap { h -> Hierarchy? in
             guard let path = h["path"]?.stringValue else { return nil }
-            return Hierarchy(path: path,
+            return Hierarchy(path: path, target: h["target"]?.stringValue ?? path,
                              extensions: (h["extensions"]?.arrayValue ?? []).compactMap(\.stringValue),
                              baseWasMountPoint: h["base_was_mount_point"] == .bool(true),
                              published: nil)

@@ -2,6 +2,7 @@
 # (unshare -m --propagation private), on a fresh tmpfs at $SANDBOX; nothing leaks to the host.
 set -euo pipefail
 : "${EARLYEXT:?EARLYEXT must name the earlyext binary}"
+EARLYEXT_LIB=${BASH_SOURCE[0]}
 SANDBOX=$(mktemp -d /tmp/earlyext-test.XXXXXX)
 mount -t tmpfs -o mode=0755 tmpfs "$SANDBOX"
 R=$SANDBOX/root          # the root earlyext extends

@@ -1,23 +1,32 @@
 import CShim
 import Glibc
 
+/// Exit statuses. `merge` and `refresh` use `optionalFailure` when they failed but no required
+/// extension was affected: the initrd unit counts it as success (`SuccessExitStatus=3`), so an
+/// optional extension never stops the boot, while a required one does.
+public enum ExitStatus {
+    public static let success: Int32 = 0
+    public static let failure: Int32 = 1
+    public static let usage: Int32 = 2
+    public static let optionalFailure: Int32 = 3
+}
+
 /// The program: argv in, exit status out. `main.swift` calls only this.
-/// Exit status: 0 success (including "nothing to merge"), 1 failure, 2 usage error.
 public func run(arguments: [String]) -> Int32 {
     let invocation: Invocation
     do {
         invocation = try parseArguments(arguments)
     } catch {
         writeError("earlyext: \(error.message)\nTry 'earlyext --help' for more information.\n")
-        return 2
+        return ExitStatus.usage
     }
     switch invocation {
     case .help(let command):
         writeOutput(helpText(for: command))
-        return 0
+        return ExitStatus.success
     case .version:
         writeOutput(versionText + "\n")
-        return 0
+        return ExitStatus.success
     case .run(let command, let options, let operands):
         let log = Log(level: options.logLevel)
         let environment = Environment(root: options.root ?? Environment.defaultRoot(),
@@ -25,10 +34,12 @@ public func run(arguments: [String]) -> Int32 {
         let engine = Engine(environment: environment, log: log)
         do {
             try Commands(engine: engine, options: options).run(command, operands: operands)
-            return 0
+            return ExitStatus.success
         } catch {
             log.error("\(error)")
-            return 1
+            let requiredLost = (error as? EarlyextError)?.code == .requiredFailed || !engine.required.isEmpty
+            if (command == .merge || command == .refresh) && !requiredLost { return ExitStatus.optionalFailure }
+            return ExitStatus.failure
         }
     }
 }
@@ -129,10 +140,7 @@ struct Commands {
             }
             return
         }
-        let mounts = try MountTable.current()
-        let live = record.hierarchies.map { h in
-            mounts.top(at: environment.path(h.path)).map(engine.isOurMerge) ?? false
-        }
+        let live = try record.hierarchies.map(engine.isLive)
         if options.json {
             var json = record.json
             if case .object(var fields) = json, let index = fields.firstIndex(where: { $0.0 == "hierarchies" }),
@@ -148,7 +156,7 @@ struct Commands {
         }
         var rows = [["HIERARCHY", "EXTENSIONS", "SINCE", "STATE"]]
         for (h, isLive) in zip(record.hierarchies, live) {
-            rows.append([environment.path(h.path), h.extensions.joined(separator: " "), record.mergedAt,
+            rows.append([h.target, h.extensions.joined(separator: " "), record.mergedAt,
                          isLive ? "merged" : "NOT MOUNTED (unmerged behind earlyext's back?)"])
         }
         writeOutput(table(rows))

@@ -13,10 +13,15 @@ public final class MetadataLayer {
     /// The metadata directory's name, shared with systemd-sysext.
     public static let directory = ".systemd-sysext"
 
-    public init(extensions: [String]) throws {
+    /// `base` is the hierarchy's base directory: the layer's root takes its mode and owner, since
+    /// the top layer's root is what the merged hierarchy shows (as systemd ≥ 256 does).
+    public init(extensions: [String], like base: borrowing FileDescriptor) throws {
         do {
+            let st = try statDescriptor(base.rawValue)
             let context = try FilesystemContext(type: "tmpfs")
-            try context.set("mode", "0755")
+            try context.set("mode", String(st.st_mode & 0o7777, radix: 8))
+            try context.set("uid", String(st.st_uid))
+            try context.set("gid", String(st.st_gid))
             try context.set("size", "4m")
             try context.set("nr_inodes", "4096")
             mount = try context.mount(attributes: [.noDevices, .noSetuid, .noExec], label: "earlyext metadata")

@@ -31,6 +31,10 @@ public enum Publisher {
         } catch {
             throw EarlyextError(.publish, "\(target): cannot make the old top private", errno: error)
         }
+        // Mounts nested under the old top (say /usr/share/foo) must survive. Clone each, and once the
+        // overlay is beneath, attach the clones onto it through its descriptor: the overlay is
+        // still covered, so nobody sees a gap there either.
+        let nested = try cloneNestedMounts(under: target, table: table)
         do {
             try overlay.attach(beneath: target)
         } catch where error == .invalid && !kernelHasMoveMountBeneath() {
@@ -42,12 +46,35 @@ public enum Publisher {
         } catch {
             throw EarlyextError(.publish, "\(target): cannot move the overlay beneath the current mount", errno: error)
         }
+        for (relative, clone) in nested {
+            do {
+                try clone.attach(onto: overlay.procPath + "/" + relative)
+            } catch {
+                log.warning("\(target)/\(relative): the mount there does not carry over to the new merge (\(error))")
+            }
+        }
         do {
             try unmount(target, flags: Int32(MNT_DETACH))
         } catch {
             throw EarlyextError(.publish, "\(target): the overlay is in place beneath the old mount, but detaching the old mount failed", errno: error)
         }
         return .beneath
+    }
+
+    /// Recursive clones of the mounts directly on top of the hierarchy's top mount, with their
+    /// paths relative to the hierarchy.
+    static func cloneNestedMounts(under target: String, table: MountTable) throws -> [(String, DetachedMount)] {
+        guard let top = table.top(at: target) else { return [] }
+        let children = table.entries.filter { $0.parentID == top.id && $0.target != target }
+        var clones: [(String, DetachedMount)] = []
+        for child in children {
+            do {
+                clones.append((String(child.target.dropFirst(target.count + 1)), try DetachedMount.clone(child.target, recursive: true)))
+            } catch {
+                throw EarlyextError(.publish, "\(child.target): cannot carry this mount over to the new merge", errno: error)
+            }
+        }
+        return clones
     }
 
     /// Removes the top mount at `target` (MNT_DETACH: open files keep working).

@@ -40,6 +40,7 @@ public struct EarlyextError: Error, CustomStringConvertible, Sendable {
         case state          // reading or writing the state record failed
         case fetch          // downloading or installing an image failed
         case system         // anything else the kernel refused
+        case requiredFailed // a Required=yes extension could not be merged
     }
 
     public var code: Code
