@@ -100,3 +100,9 @@ func runShell(_ script: String) throws -> (status: Int32, output: String) {
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// The SHA-256 of the file at `path` (nil if missing), so that a failed comparison prints a
+/// digest rather than megabytes.
+func digestOfFile(_ path: String) -> String? {
+    readBytes(path).map { SHA256.hexDigest(of: $0) }
+}
