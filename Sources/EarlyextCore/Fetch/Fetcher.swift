@@ -460,7 +460,7 @@ func temporaryName(for fileName: String, tag: String, suffix: String) -> String 
 /// Removes `.#earlyext.NAME.*.partial` files other than `keeping` (downloads of another digest).
 private func removeStalePartials(_ directoryFD: Int32, fileName: String, keeping: String) {
     guard let entries = try? directoryEntries(directoryFD) else { return }
-    let prefix = temporaryName(for: fileName, tag: "", suffix: "").dropLast(0)
+    let prefix = temporaryName(for: fileName, tag: "", suffix: "")  // ".#earlyext.NAME."
     for entry in entries where entry.name != keeping && entry.name.hasPrefix(prefix) && entry.name.hasSuffix(".partial") {
         try? unlinkAt(directoryFD, entry.name)
     }
