@@ -8,6 +8,7 @@ import PackageDescription
 //                  ioctl) and #ifndef fallbacks for constants newer than Debian 12's headers.
 //   CMount         libmount + libblkid (mount table, filesystem probing).
 //   CKmod          libkmod (checking that modules shipped in extensions resolve).
+//   CCurl, CCrypto libcurl (fetching) and OpenSSL's libcrypto (SHA-256 while streaming).
 //   EarlyextCore   everything testable: parsing, discovery, plan, mount engine, commands.
 //   earlyext       the thin executable.
 let package = Package(
@@ -30,12 +31,23 @@ let package = Package(
         ),
         .target(
             name: "EarlyextCore",
-            dependencies: ["CShim", "CMount", "CKmod"],
+            dependencies: ["CShim", "CMount", "CKmod", "CCurl", "CCrypto"],
             swiftSettings: [.unsafeFlags(["-Osize"], .when(configuration: .release))]
         ),
         .executableTarget(
             name: "earlyext",
             dependencies: ["EarlyextCore"]
+        ),
+        // Fetching (docs/fetch.md): libcurl for HTTP(S), OpenSSL's libcrypto for SHA-256.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
         ),
         .testTarget(
             name: "EarlyextCoreTests",
