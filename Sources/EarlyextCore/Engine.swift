@@ -47,6 +47,8 @@ public struct Survey {
     public var timings: [(String, Double)]
     /// The fingerprint of the inputs, when there is one (see `Engine.inputs`).
     public var inputs: [String]?
+    /// What the fetch stage did, if it ran.
+    public var fetched: FetchReport?
 }
 
 /// The pipeline of `design.md`: discover → plan → (fetch, verify: later) → mount → publish.
@@ -56,6 +58,8 @@ public struct Engine {
     /// Extensions that must merge (`Required=yes` in a selection file). If one cannot, `merge`
     /// fails with `EarlyextError.Code.requiredFailed`, after merging the rest.
     public var required: Set<String> = []
+    /// How to download (`[Fetch]` of earlyext.conf, `--offline`).
+    public var fetchOptions = FetchOptions()
 
     public init(environment: Environment, log: Log) {
         self.environment = environment
@@ -149,15 +153,22 @@ public struct Engine {
     /// hierarchy. Before the swap nothing is visible; a failure releases every loop device and
     /// detached mount (their descriptors close).
     public func merge() throws -> StateRecord {
+        // fetch: unless offline, what selections and transfers name and is missing locally.
+        let fetched = fetchOptions.offline ? nil : try fetch(update: false)
         let discovered = try discover()
         let begin = discovered.startedAt
         let previous = StateRecord.load(from: environment.stateDir)
-        if let previous, !previous.hierarchies.isEmpty, let inputs = inputs(discovered), previous.inputs == inputs,
+        if let previous, !previous.hierarchies.isEmpty, fetched?.results.isEmpty ?? true,
+           let inputs = inputs(discovered), previous.inputs == inputs,
            try previous.hierarchies.allSatisfy(isLive) {
             log.info("nothing changed since \(previous.mergedAt): the merge stays as it is")
             return previous
         }
         var survey = survey(discovered)
+        if let fetched {
+            survey.timings.insert(("fetch", fetched.milliseconds), at: 0)
+            survey.fetched = fetched
+        }
         for entry in survey.plan.entries where entry.verdict == .skip {
             log.warning("\(entry.candidate?.entryPath ?? entry.name): \(entry.reason)")
         }

@@ -79,7 +79,7 @@ public struct StateRecord {
             ("extensions", .array(extensions)),
             ("skipped", .array(skipped)),
             ("timings_ms", .object(survey.timings.map { ($0.0, .double(($0.1 * 1000).rounded() / 1000)) })),
-        ]
+        ] + (survey.fetched?.json ?? [])
     }
 
     init(root: String, mergedAt: String, hierarchies: [Hierarchy], details: [(String, JSON)]) {
