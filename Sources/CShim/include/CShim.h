@@ -172,6 +172,15 @@ static inline int ee_blk_get_size64(int fd, uint64_t *size) {
     return ioctl(fd, BLKGETSIZE64, size);
 }
 
+// MARK: - Files
+
+static const unsigned int ee_SYNC_FILE_RANGE_WRITE = 2;
+
+/// sync_file_range(2): start writeback of a byte range without waiting for it.
+static inline int ee_sync_file_range(int fd, int64_t offset, int64_t count, unsigned int flags) {
+    return (int)syscall(SYS_sync_file_range, fd, offset, count, flags);
+}
+
 // MARK: - Small helpers for macros Swift cannot import
 
 static inline unsigned int ee_major(dev_t dev) { return major(dev); }
