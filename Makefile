@@ -25,7 +25,9 @@ size: release
 	  printf 'earlyext stripped: %d bytes (%.2f MiB), budget 8388608 bytes (8 MiB)\n' $$bytes $$(echo "$$bytes/1048576" | bc -l); \
 	  test $$bytes -le 8388608
 
+# The privileged tests run the built binary, so build it first.
 test: deps
+	$(SWIFT) build
 	$(SWIFT) test
 
 check: deps size test boot-test
@@ -35,3 +37,6 @@ check: deps size test boot-test
 
 clean:
 	rm -rf .build
+
+bench: release
+	bash bench/merge.sh 1 16 64 128 256

@@ -1,2 +1,4 @@
 import EarlyextCore
-print("earlyext")
+import Glibc
+
+exit(run(arguments: Array(CommandLine.arguments.dropFirst())))

@@ -9,7 +9,6 @@
 #ifndef EARLYEXT_CSHIM_H
 #define EARLYEXT_CSHIM_H
 
-#define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -72,6 +71,13 @@
 #ifndef SYS_fsmount
 #define SYS_fsmount 432
 #endif
+
+/* _GNU_SOURCE-only flags. The shim cannot define _GNU_SOURCE itself: the C modules Swift builds
+ * must agree on glibc's types, so the values are spelled out here. */
+static const int ee_O_PATH = 010000000;
+static const int ee_AT_EMPTY_PATH = 0x1000;
+static const int ee_AT_NO_AUTOMOUNT = 0x800;
+static const int ee_O_DIRECT = 040000;
 
 /* Swift imports anonymous enums poorly; give the fsconfig commands plain integer names. */
 static const unsigned int ee_FSCONFIG_SET_FLAG = 0;
@@ -170,6 +176,7 @@ static inline int ee_blk_get_size64(int fd, uint64_t *size) {
 
 static inline unsigned int ee_major(dev_t dev) { return major(dev); }
 static inline unsigned int ee_minor(dev_t dev) { return minor(dev); }
+static inline uint64_t ee_makedev(unsigned int ma, unsigned int mi) { return makedev(ma, mi); }
 static inline int ee_s_isdir(mode_t m) { return S_ISDIR(m); }
 static inline int ee_s_isreg(mode_t m) { return S_ISREG(m); }
 static inline int ee_s_isblk(mode_t m) { return S_ISBLK(m); }

@@ -39,6 +39,7 @@ public struct EarlyextError: Error, CustomStringConvertible, Sendable {
         case publish        // swapping the merge into place failed
         case state          // reading or writing the state record failed
         case system         // anything else the kernel refused
+        case requiredFailed // a Required=yes extension could not be merged
     }
 
     public var code: Code

@@ -36,4 +36,5 @@ public final class OwnedDescriptor {
     public let fd: FileDescriptor
     public init(_ fd: consuming FileDescriptor) { self.fd = fd }
     public var rawValue: Int32 { fd.rawValue }
+    public var procPath: String { fd.procPath }
 }

@@ -239,3 +239,10 @@ func blockDeviceSize(_ fd: Int32) throws(Errno) -> UInt64 {
     _ = try valueOrErrno { ee_blk_get_size64(fd, &size) }
     return size
 }
+
+// MARK: - Flags glibc hides behind _GNU_SOURCE (see CShim.h)
+
+/// open(2) O_PATH.
+let O_PATH: Int32 = ee_O_PATH
+/// *at(2) AT_EMPTY_PATH.
+let AT_EMPTY_PATH: Int32 = ee_AT_EMPTY_PATH

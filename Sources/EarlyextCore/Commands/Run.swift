@@ -1,0 +1,246 @@
+import CShim
+import Glibc
+
+/// Exit statuses. `merge` and `refresh` use `optionalFailure` when they failed but no required
+/// extension was affected: the initrd unit counts it as success (`SuccessExitStatus=3`), so an
+/// optional extension never stops the boot, while a required one does.
+public enum ExitStatus {
+    public static let success: Int32 = 0
+    public static let failure: Int32 = 1
+    public static let usage: Int32 = 2
+    public static let optionalFailure: Int32 = 3
+}
+
+/// The program: argv in, exit status out. `main.swift` calls only this.
+public func run(arguments: [String]) -> Int32 {
+    let invocation: Invocation
+    do {
+        invocation = try parseArguments(arguments)
+    } catch {
+        writeError("earlyext: \(error.message)\nTry 'earlyext --help' for more information.\n")
+        return ExitStatus.usage
+    }
+    switch invocation {
+    case .help(let command):
+        writeOutput(helpText(for: command))
+        return ExitStatus.success
+    case .version:
+        writeOutput(versionText + "\n")
+        return ExitStatus.success
+    case .run(let command, let options, let operands):
+        let log = Log(level: options.logLevel)
+        let environment = Environment(root: options.root ?? Environment.defaultRoot(),
+                                      stateDir: options.stateDir ?? "/run/earlyext")
+        let engine = Engine(environment: environment, log: log)
+        do {
+            try Commands(engine: engine, options: options).run(command, operands: operands)
+            return ExitStatus.success
+        } catch {
+            log.error("\(error)")
+            let requiredLost = (error as? EarlyextError)?.code == .requiredFailed || !engine.required.isEmpty
+            if (command == .merge || command == .refresh) && !requiredLost { return ExitStatus.optionalFailure }
+            return ExitStatus.failure
+        }
+    }
+}
+
+func writeOutput(_ text: String) {
+    _ = text.withCString { fputs($0, stdout) }
+    fflush(stdout)
+}
+
+func writeError(_ text: String) {
+    _ = text.withCString { fputs($0, stderr) }
+}
+
+/// One function per command; each reads the engine's results and prints them.
+struct Commands {
+    let engine: Engine
+    let options: Options
+
+    func run(_ command: Command, operands: [String]) throws {
+        switch command {
+        case .plan: try plan()
+        case .list: try list()
+        case .merge, .refresh: _ = try engine.merge()
+        case .unmerge: try engine.unmerge()
+        case .status: try status()
+        case .verify: try verify(operands)
+        case .fetch:
+            throw EarlyextError(.usage, "fetch: selection files and sysupdate transfers are not supported by this build yet")
+        }
+    }
+
+    // MARK: plan and list
+
+    func plan() throws {
+        let survey = try engine.survey()
+        if options.json {
+            writeOutput(JSON.object([
+                ("root", .string(engine.environment.rootForDisplay)),
+                ("host", hostJSON(survey.host)),
+                ("entries", .array(survey.plan.entries.map(entryJSON))),
+            ]).render(pretty: true) + "\n")
+            return
+        }
+        var rows = [["NAME", "VERDICT", "LAYER", "REASON"]]
+        var layer = 0
+        for entry in survey.plan.entries {
+            if entry.verdict == .merge { layer += 1 }
+            rows.append([entry.name, entry.verdict.rawValue, entry.verdict == .merge ? String(layer) : "-", entry.reason])
+        }
+        writeOutput(table(rows))
+        let count = survey.plan.toMerge.count
+        writeOutput("\n\(count) to merge into \(engine.environment.rootForDisplay) (host \(survey.host.osRelease["ID"] ?? "?") \(survey.host.osRelease["VERSION_ID"] ?? ""), scope \(survey.host.scope.rawValue), \(survey.host.architecture)); highest layer on top.\n")
+    }
+
+    func list() throws {
+        let survey = try engine.survey()
+        if options.json {
+            writeOutput(JSON.array(survey.plan.entries.map(entryJSON)).render(pretty: true) + "\n")
+            return
+        }
+        var rows = [["NAME", "SOURCE", "FORMAT", "VERDICT"]]
+        for entry in survey.plan.entries {
+            rows.append([entry.name, entry.candidate?.entryPath ?? "-",
+                         survey.opened[entry.name]?.format ?? entry.candidate?.kind.rawValue ?? "-",
+                         entry.verdict.rawValue])
+        }
+        writeOutput(table(rows))
+    }
+
+    func hostJSON(_ host: Host) -> JSON {
+        .object([("id", .string(host.osRelease["ID"] ?? "")),
+                 ("version_id", host.osRelease["VERSION_ID"].map(JSON.string) ?? .null),
+                 ("sysext_level", host.osRelease["SYSEXT_LEVEL"].map(JSON.string) ?? .null),
+                 ("scope", .string(host.scope.rawValue)),
+                 ("architecture", .string(host.architecture))])
+    }
+
+    func entryJSON(_ entry: PlanEntry) -> JSON {
+        .object([("name", .string(entry.name)),
+                 ("source", entry.candidate.map { .string($0.entryPath) } ?? .null),
+                 ("search_dir", entry.candidate.map { .string($0.searchDir) } ?? .null),
+                 ("kind", entry.candidate.map { .string($0.kind.rawValue) } ?? .null),
+                 ("verdict", .string(entry.verdict.rawValue)),
+                 ("reason", .string(entry.reason)),
+                 ("hierarchies", .array(entry.hierarchies.map(JSON.string)))])
+    }
+
+    // MARK: status
+
+    func status() throws {
+        let environment = engine.environment
+        guard let record = StateRecord.load(from: environment.stateDir) else {
+            if options.json {
+                writeOutput(JSON.object([("root", .string(environment.rootForDisplay)), ("hierarchies", .array([]))])
+                    .render(pretty: true) + "\n")
+            } else {
+                writeOutput("No merge recorded in \(environment.stateDir) for \(environment.rootForDisplay).\n")
+            }
+            return
+        }
+        let mounts = try MountTable.current()
+        let live = record.hierarchies.map { h in
+            mounts.top(at: environment.path(h.path)).map(engine.isOurMerge) ?? false
+        }
+        if options.json {
+            var json = record.json
+            if case .object(var fields) = json, let index = fields.firstIndex(where: { $0.0 == "hierarchies" }),
+               case .array(let items) = fields[index].1 {
+                fields[index].1 = .array(zip(items, live).map { item, isLive in
+                    guard case .object(let f) = item else { return item }
+                    return .object(f + [("mounted", .bool(isLive))])
+                })
+                json = .object(fields)
+            }
+            writeOutput(json.render(pretty: true) + "\n")
+            return
+        }
+        var rows = [["HIERARCHY", "EXTENSIONS", "SINCE", "STATE"]]
+        for (h, isLive) in zip(record.hierarchies, live) {
+            rows.append([environment.path(h.path), h.extensions.joined(separator: " "), record.mergedAt,
+                         isLive ? "merged" : "NOT MOUNTED (unmerged behind earlyext's back?)"])
+        }
+        writeOutput(table(rows))
+        let extensions = record.details.first { $0.0 == "extensions" }?.1.arrayValue ?? []
+        if !extensions.isEmpty {
+            writeOutput("\n")
+            var detail = [["EXTENSION", "VERSION", "FORMAT", "SOURCE", "VERIFIED"]]
+            for e in extensions {
+                detail.append([e["name"]?.stringValue ?? "?", e["version"]?.stringValue ?? "-",
+                               e["format"]?.stringValue ?? "-", e["source"]?.stringValue ?? "-",
+                               e["verification"]?.stringValue ?? "-"])
+            }
+            writeOutput(table(detail))
+        }
+        let skipped = record.details.first { $0.0 == "skipped" }?.1.arrayValue ?? []
+        for s in skipped {
+            writeOutput("skipped \(s["name"]?.stringValue ?? "?"): \(s["reason"]?.stringValue ?? "")\n")
+        }
+        if let timings = record.details.first(where: { $0.0 == "timings_ms" })?.1.objectValue {
+            writeOutput("timings (ms): " + timings.map { "\($0.0) \($0.1.render(pretty: false))" }.joined(separator: ", ") + "\n")
+        }
+    }
+
+    // MARK: verify
+
+    /// Checks images against the host without merging: format, release file, match.
+    func verify(_ images: [String]) throws {
+        let environment = engine.environment
+        let host = try Host.detect(root: environment.rootForDisplay)
+        var failures = 0
+        for path in images {
+            let verdict = verifyOne(path, host: host)
+            switch verdict {
+            case .success(let reason): writeOutput("\(path): ok: \(reason)\n")
+            case .failure(let error):
+                failures += 1
+                writeOutput("\(path): refused: \(error.message)\(error.errno.map { ": \($0)" } ?? "")\n")
+            }
+        }
+        if failures > 0 {
+            throw EarlyextError(.invalidImage, "\(failures) of \(images.count) image(s) refused")
+        }
+    }
+
+    func verifyOne(_ path: String, host: Host) -> Result<String, EarlyextError> {
+        do {
+            let st: stat
+            do { st = try statAt(AT_FDCWD, path) } catch {
+                throw EarlyextError(.invalidImage, "cannot stat", errno: error)
+            }
+            let kind: EntryKind = ee_s_isdir(st.st_mode) != 0 ? .directory : (ee_s_isblk(st.st_mode) != 0 ? .block : .raw)
+            let base = path.split(separator: "/").last.map(String.init) ?? path
+            let name = strippingSuffixes(base, raw: kind == .raw)
+            let candidate = Candidate(name: name, searchDir: "", entryPath: path, resolvedPath: path, kind: kind)
+            let image = try OpenedExtension.open(candidate)
+            let root = try image.mount.openDirectory("")
+            switch readExtensionRelease(imageRoot: root.rawValue, name: name) {
+            case .missing(let reason), .refused(let reason):
+                throw EarlyextError(.invalidImage, reason)
+            case .found(let release, _):
+                switch matchExtension(name: name, release: release, host: host) {
+                case .incompatible(let reason): throw EarlyextError(.invalidImage, reason)
+                case .compatible:
+                    let hierarchies = hierarchiesPresent(imageRoot: root.rawValue)
+                    return .success("\(image.format), extension \(name), matches host, hierarchies \(hierarchies.joined(separator: " "))")
+                }
+            }
+        } catch {
+            return .failure(EarlyextError.wrapping(error, .invalidImage, path))
+        }
+    }
+}
+
+/// Left-aligned columns separated by two spaces.
+func table(_ rows: [[String]]) -> String {
+    guard let columns = rows.map(\.count).max() else { return "" }
+    var widths = [Int](repeating: 0, count: columns)
+    for row in rows { for (i, cell) in row.enumerated() where i < columns - 1 { widths[i] = max(widths[i], cell.count) } }
+    return rows.map { row in
+        row.enumerated().map { i, cell in
+            i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count + 2)
+        }.joined()
+    }.joined(separator: "\n") + "\n"
+}

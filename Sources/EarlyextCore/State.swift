@@ -1,0 +1,117 @@
+import Glibc
+
+/// `$STATE_DIR/state.json`: what was merged, from where, how it was checked, what was left out
+/// and why, and how long each stage took. Written atomically (temp file, fsync, rename). The
+/// initrd's /run survives switch-root, so the booted system reads the initrd's record.
+public struct StateRecord {
+    public struct Hierarchy: Equatable {
+        public var path: String
+        public var extensions: [String]
+        public var baseWasMountPoint: Bool
+        public var published: Publisher.Outcome?
+    }
+
+    public var root: String
+    public var mergedAt: String
+    public var hierarchies: [Hierarchy]
+    /// Everything else, kept as JSON: per-extension details, skipped entries, timings.
+    public var details: [(String, JSON)]
+
+    public static let fileName = "state.json"
+
+    init(root: String, mergedAt: String, hierarchies: [Hierarchy], survey: Survey) {
+        self.root = root
+        self.mergedAt = mergedAt
+        self.hierarchies = hierarchies
+        let merged = Set(hierarchies.flatMap(\.extensions))
+        var extensions: [JSON] = []
+        var skipped: [JSON] = []
+        for entry in survey.plan.entries {
+            if merged.contains(entry.name) {
+                let image = survey.opened[entry.name]
+                var fields: [(String, JSON)] = [
+                    ("name", .string(entry.name)),
+                    ("source", .string(entry.candidate?.entryPath ?? "")),
+                    ("format", .string(image?.format ?? entry.candidate?.kind.rawValue ?? "")),
+                    ("hierarchies", .array(entry.hierarchies.map { .string($0) })),
+                    ("verification", .string("none (policy any; local image)")),
+                    ("reason", .string(entry.reason)),
+                ]
+                if let loop = image?.loopDevice { fields.append(("loop_device", .string(loop))) }
+                if let release = entry.release {
+                    let keys = ["ID", "VERSION_ID", "SYSEXT_LEVEL", "SYSEXT_SCOPE", "ARCHITECTURE", "EXTENSION_RELOAD_MANAGER"]
+                    fields.append(("release", .object(keys.compactMap { k in release[k].map { (k, .string($0)) } })))
+                    if let version = release["SYSEXT_VERSION_ID"] ?? release["VERSION_ID"] {
+                        fields.append(("version", .string(version)))
+                    }
+                }
+                extensions.append(.object(fields))
+            } else {
+                skipped.append(.object([("name", .string(entry.name)),
+                                        ("source", .string(entry.candidate?.entryPath ?? "")),
+                                        ("reason", .string(entry.reason))]))
+            }
+        }
+        details = [
+            ("extensions", .array(extensions)),
+            ("skipped", .array(skipped)),
+            ("timings_ms", .object(survey.timings.map { ($0.0, .double(($0.1 * 1000).rounded() / 1000)) })),
+        ]
+    }
+
+    init(root: String, mergedAt: String, hierarchies: [Hierarchy], details: [(String, JSON)]) {
+        self.root = root
+        self.mergedAt = mergedAt
+        self.hierarchies = hierarchies
+        self.details = details
+    }
+
+    public var json: JSON {
+        .object([
+            ("version", .int(1)),
+            ("root", .string(root)),
+            ("merged_at", .string(mergedAt)),
+            ("hierarchies", .array(hierarchies.map { h in
+                .object([("path", .string(h.path)),
+                         ("extensions", .array(h.extensions.map { .string($0) })),
+                         ("base_was_mount_point", .bool(h.baseWasMountPoint)),
+                         ("published", h.published.map { .string("\($0)") } ?? .null)])
+            })),
+        ] + details)
+    }
+
+    public func save(to stateDir: String) throws {
+        let temporary = stateDir + "/." + Self.fileName + ".tmp"
+        do {
+            try makeDirectories(stateDir, mode: 0o755)
+            try writeTextFile(at: AT_FDCWD, temporary, json.render(pretty: true) + "\n")
+            let fd = try openPath(temporary, O_RDONLY)
+            try syncDescriptor(fd.rawValue)
+            try renameAt(AT_FDCWD, temporary, AT_FDCWD, stateDir + "/" + Self.fileName)
+            let dir = try openPath(stateDir, O_RDONLY | O_DIRECTORY)
+            try syncDescriptor(dir.rawValue)
+        } catch {
+            throw EarlyextError(.state, "cannot write \(stateDir)/\(Self.fileName)", errno: error)
+        }
+    }
+
+    /// The record in `stateDir`, or nil if there is none (or it cannot be read: nothing merged).
+    public static func load(from stateDir: String) -> StateRecord? {
+        guard let text = try? readTextFile(at: AT_FDCWD, stateDir + "/" + fileName, limit: 16 << 20),
+              let json = try? JSON.parse(text), let object = json.objectValue else { return nil }
+        let hierarchies = (json["hierarchies"]?.arrayValue ?? []).compactMap { h -> Hierarchy? in
+            guard let path = h["path"]?.stringValue else { return nil }
+            return Hierarchy(path: path,
+                             extensions: (h["extensions"]?.arrayValue ?? []).compactMap(\.stringValue),
+                             baseWasMountPoint: h["base_was_mount_point"] == .bool(true),
+                             published: nil)
+        }
+        let known: Set<String> = ["version", "root", "merged_at", "hierarchies"]
+        return StateRecord(root: json["root"]?.stringValue ?? "", mergedAt: json["merged_at"]?.stringValue ?? "",
+                           hierarchies: hierarchies, details: object.filter { !known.contains($0.0) })
+    }
+
+    public static func remove(from stateDir: String) {
+        _ = unlink(stateDir + "/" + fileName)
+    }
+}

@@ -1,0 +1,95 @@
+import Glibc
+import Testing
+@testable import EarlyextCore
+
+@Suite struct PathResolutionTests {
+    @Test func plainPath() throws {
+        let fixture = try Fixture()
+        try fixture.file("a/b/c")
+        #expect(try resolveInsideRoot(root: fixture.root, path: "/a/b/c") == fixture.path("a/b/c"))
+        #expect(try resolveInsideRoot(root: fixture.root, path: "a//./b/../b/c") == fixture.path("a/b/c"))
+    }
+
+    @Test func rootSlashGivesHostPaths() throws {
+        // With root "/", the host path is the path itself.
+        #expect(try resolveInsideRoot(root: "/", path: "/tmp") == "/tmp")
+    }
+
+    @Test func relativeLinkResolvesFromItsDirectory() throws {
+        let fixture = try Fixture()
+        try fixture.file("opt/images/x.raw")
+        try fixture.link("etc/extensions/x.raw", to: "../../opt/images/x.raw")
+        #expect(try resolveInsideRoot(root: fixture.root, path: "/etc/extensions/x.raw") == fixture.path("opt/images/x.raw"))
+    }
+
+    @Test func absoluteLinkIsTakenRelativeToTheRoot() throws {
+        let fixture = try Fixture()
+        try fixture.file("opt/images/x.raw")
+        try fixture.link("etc/extensions/x.raw", to: "/opt/images/x.raw")
+        #expect(try resolveInsideRoot(root: fixture.root, path: "/etc/extensions/x.raw") == fixture.path("opt/images/x.raw"))
+    }
+
+    @Test func intermediateDirectoryLinks() throws {
+        let fixture = try Fixture()
+        try fixture.file("real/etc/thing")
+        try fixture.link("etc", to: "real/etc")
+        try fixture.link("real/etc/alias", to: "./thing")
+        #expect(try resolveInsideRoot(root: fixture.root, path: "/etc/alias") == fixture.path("real/etc/thing"))
+    }
+
+    @Test func dotDotInsideTheRootIsFine() throws {
+        let fixture = try Fixture()
+        try fixture.file("a/target")
+        try fixture.link("a/b/link", to: "../../a/target")
+        #expect(try resolveInsideRoot(root: fixture.root, path: "/a/b/link") == fixture.path("a/target"))
+    }
+
+    @Test func linkEscapingTheRootIsRefused() throws {
+        let fixture = try Fixture()
+        try fixture.directory("etc/extensions")
+        try fixture.link("etc/extensions/x.raw", to: "../../../outside.raw")
+        let error = try #require(throws: EarlyextError.self) {
+            try resolveInsideRoot(root: fixture.root, path: "/etc/extensions/x.raw")
+        }
+        #expect(error.description == "symlink /etc/extensions/x.raw -> ../../../outside.raw escapes the root \(fixture.root)")
+    }
+
+    @Test func pathEscapingTheRootIsRefused() throws {
+        let fixture = try Fixture()
+        let error = try #require(throws: EarlyextError.self) { try resolveInsideRoot(root: fixture.root, path: "/../etc") }
+        #expect(error.description.contains("leads above the root"))
+    }
+
+    @Test func loopIsRefused() throws {
+        let fixture = try Fixture()
+        try fixture.link("a", to: "b")
+        try fixture.link("b", to: "/a")
+        let error = try #require(throws: EarlyextError.self) { try resolveInsideRoot(root: fixture.root, path: "/a") }
+        #expect(error.errno == .tooManyLinks)
+        #expect(error.description.contains("more than 32 symlinks"))
+    }
+
+    @Test func thirtyTwoHopsAreAllowed() throws {
+        let fixture = try Fixture()
+        try fixture.file("end")
+        try fixture.link("l32", to: "end")
+        for n in stride(from: 31, through: 1, by: -1) { try fixture.link("l\(n)", to: "l\(n + 1)") }
+        #expect(try resolveInsideRoot(root: fixture.root, path: "/l1") == fixture.path("end"))
+        try fixture.link("l0", to: "l1")
+        #expect(throws: EarlyextError.self) { try resolveInsideRoot(root: fixture.root, path: "/l0") }
+    }
+
+    @Test func missingComponentIsENOENT() throws {
+        let fixture = try Fixture()
+        try fixture.link("dangling", to: "/nowhere")
+        let error = try #require(throws: EarlyextError.self) { try resolveInsideRoot(root: fixture.root, path: "/dangling") }
+        #expect(error.errno == .noSuchFile)
+    }
+
+    @Test func fileInTheMiddleIsENOTDIR() throws {
+        let fixture = try Fixture()
+        try fixture.file("file")
+        let error = try #require(throws: EarlyextError.self) { try resolveInsideRoot(root: fixture.root, path: "/file/x") }
+        #expect(error.errno == .notDirectory)
+    }
+}
