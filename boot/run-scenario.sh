@@ -58,7 +58,7 @@ qemu-img create -q -f qcow2 -F raw -b "$ROOT_IMG" "$out/root.qcow2"
 qemu-img create -q -f qcow2 -F raw -b "$USR_IMG" "$out/usr.qcow2"
 
 cmdline="root=/dev/vda rootfstype=ext4 rw mount.usr=/dev/vdb mount.usrfstype=erofs mount.usrflags=ro"
-cmdline+=" console=ttyS0 panic=-1 rd.shell=0 rd.emergency=poweroff"
+cmdline+=" console=ttyS0 panic=-1 rd.shell=0 rd.emergency=poweroff clearcpuid=cx16"
 cmdline+=" ignition.firstboot ignition.platform.id=qemu"
 net=(-nic none)
 srv_pid=''
@@ -79,7 +79,7 @@ echo "$cmdline" >"$out/cmdline"
 log "$scenario: booting (TCG, limit ${TIMEOUT}s; logs in ${out#"$EE_REPO"/})"
 t0=$(date +%s.%N)
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
-  -machine q35,accel=tcg -cpu max,cx16=off -m 2048 -nographic -no-reboot -monitor none \
+  -machine q35,accel=tcg -cpu max -m 2048 -nographic -no-reboot -monitor none \
   -kernel "$KERNEL" -initrd "$INITRD" -append "$cmdline" \
   -drive "file=$out/root.qcow2,if=virtio,format=qcow2" \
   -drive "file=$out/usr.qcow2,if=virtio,format=qcow2,readonly=on" \
