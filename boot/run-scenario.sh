@@ -92,8 +92,9 @@ qpid=$!
 if [[ $progress == --progress ]]; then
   # Milestones from the console while the VM runs; ends with QEMU.
   (sleep 1; tail -n +1 -F --pid=$qpid "$out/serial.log" 2>/dev/null | tr -d '\r' |
-    grep --line-buffered -aE 'Ignition \((fetch|files)\)|earlyext|Switching root|Reached target .*(Initrd|Multi-User)|Run in Initrd|check (PASS|FAIL)' |
-    grep --line-buffered -av 'EARLYEXT-' | sed -u 's/^/  guest| /') &
+    sed -u 's/\x1b\[[0-9;]*m//g' |
+    grep --line-buffered -aE 'Ignition \((fetch|files)\)|earlyext|Switching root|Reached target .*(Initrd|Multi-User)|check (PASS|FAIL)' |
+    sed -u 's/^/  guest| /' >&2) &
 fi
 rc=0; wait "$qpid" || rc=$?
 boot_s=$(printf '%.0f' "$(echo "$(date +%s.%N) - $t0" | bc)")
