@@ -28,7 +28,8 @@ elif ((ee_end >= sr_start)); then
 elif [[ -n $ign_end ]] && ((ee_start < ign_end)); then
   fail merged-before-switch-root "earlyext.service started at ${ee_start}us, before ignition-files.service finished at ${ign_end}us"
 elif ((${#missing[@]})); then
-  fail merged-before-switch-root "earlyext.service finished before switch-root, but /usr lacks: ${missing[*]}"
+  ee_err=$(journalctl -b -u earlyext.service -o cat --no-pager 2>/dev/null | grep -iE 'error|fail|refus|skip' | head -n 3 | tr '\n' ' ')
+  fail merged-before-switch-root "earlyext.service finished before switch-root, but /usr lacks: ${missing[*]}${ee_err:+ (earlyext said: $ee_err)}"
 else
   pass merged-before-switch-root
 fi
