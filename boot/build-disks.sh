@@ -36,6 +36,14 @@ if ! cache_ready "$uout"; then
   mkdir -p "$stage/lib/modules"
   cp -a "$kernel/lib/modules/$kver" "$stage/lib/modules/"
   install -m 0755 "$EE_BINARY" "$stage/bin/earlyext"
+  # Every library the binary links must be in the guest, or `earlyext status`
+  # can't run after boot: they come from boot/rootfs.packages.
+  missing=()
+  for lib in $(readelf -d "$EE_BINARY" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    [[ -e $stage/lib/x86_64-linux-gnu/$lib || -e $stage/lib64/$lib || -e $stage/lib/$lib ]] || missing+=("$lib")
+  done
+  ((${#missing[@]} == 0)) ||
+    die "the guest lacks ${missing[*]} that earlyext links: add their packages to boot/rootfs.packages"
   mkfs.erofs --quiet -zlz4 -T0 -U 6c8c3b2e-5b0f-4f5e-9f57-0ea1e1e1e002 "$tmp/usr.erofs" "$stage" >&2
   rm -rf "$stage"
   cache_commit "$tmp" "$uout"

@@ -7,7 +7,7 @@ packages=(
   mmdebstrap debian-archive-keyring
   socat python3 bc
   erofs-utils squashfs-tools e2fsprogs
-  kmod cpio zstd curl
+  kmod cpio zstd curl binutils
 )
 missing=()
 for p in "${packages[@]}"; do

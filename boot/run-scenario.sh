@@ -79,7 +79,7 @@ echo "$cmdline" >"$out/cmdline"
 log "$scenario: booting (TCG, limit ${TIMEOUT}s; logs in ${out#"$EE_REPO"/})"
 t0=$(date +%s.%N)
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
-  -machine q35,accel=tcg -cpu max -m 2048 -nographic -no-reboot -monitor none \
+  -machine q35,accel=tcg -cpu max -m 2048 -smp "${EARLYEXT_VM_SMP:-1}" -nographic -no-reboot -monitor none \
   -kernel "$KERNEL" -initrd "$INITRD" -append "$cmdline" \
   -drive "file=$out/root.qcow2,if=virtio,format=qcow2" \
   -drive "file=$out/usr.qcow2,if=virtio,format=qcow2,readonly=on" \

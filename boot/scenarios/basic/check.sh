@@ -99,6 +99,10 @@ for e in "${EXTS[@]}"; do
   grep -Eq "\"name\" *: *\"$e\"" <<<"$ees" || problems+=("earlyext status --json does not list $e")
   grep -q "\"$e\"" <<<"$sd_usr" || problems+=("systemd-sysext status does not list $e for /usr (${sd_usr:-no /usr entry})")
 done
+# ... and the other way round: nothing systemd-sysext sees that earlyext does not report.
+for e in $(grep -o '"extensions":\[[^]]*\]' <<<"$sd_usr" | sed 's/^"extensions"://' | grep -o '"[^"]*"' | tr -d '"'); do
+  grep -Eq "\"name\" *: *\"$e\"" <<<"$ees" || problems+=("systemd-sysext reports $e for /usr, earlyext status does not")
+done
 if ((${#problems[@]})); then
   fail status-consistent "$(printf '%s; ' "${problems[@]}")"
 else
