@@ -24,6 +24,10 @@ size: release
 	@bytes=$$(stat -c %s .build/earlyext.stripped); \
 	  printf 'earlyext stripped: %d bytes (%.2f MiB), budget 8388608 bytes (8 MiB)\n' $$bytes $$(echo "$$bytes/1048576" | bc -l); \
 	  test $$bytes -le 8388608
+	@# Foundation and the regex runtime (_StringProcessing: String.contains(String), replacing, …)
+	@# each cost megabytes. Fail loudly if either is linked.
+	@! nm $(BIN) | grep -qE '10Foundation|17_StringProcessing' || \
+	  { echo "size: Foundation or _StringProcessing is linked in; see which object: nm -u .build/release/EarlyextCore.build/*.o" >&2; exit 1; }
 
 # The privileged tests run the built binary, so build it first.
 test: deps
@@ -38,5 +42,7 @@ check: deps size test boot-test
 clean:
 	rm -rf .build
 
+# Benchmarks, as ratios measured in one run; writes docs/benchmarks.md and docs/merge-time.svg.
 bench: release
-	bash bench/merge.sh 1 16 64 128 256
+	@command -v gnuplot >/dev/null || apt-get install -y -qq --no-install-recommends gnuplot-nox time >/dev/null
+	bash bench/all.sh

@@ -7,6 +7,8 @@ import PackageDescription
 //   CShim          fixed-arity C wrappers for syscalls Swift cannot call (variadic syscall(),
 //                  ioctl) and #ifndef fallbacks for constants newer than Debian 12's headers.
 //   CMount         libmount + libblkid (mount table, filesystem probing).
+//   CKmod          libkmod (checking that modules shipped in extensions resolve).
+//   CCurl, CCrypto libcurl (fetching) and OpenSSL's libcrypto (SHA-256 while streaming).
 //   EarlyextCore   everything testable: parsing, discovery, plan, mount engine, commands.
 //   earlyext       the thin executable.
 let package = Package(
@@ -22,14 +24,30 @@ let package = Package(
             pkgConfig: "mount",
             providers: [.apt(["libmount-dev", "libblkid-dev"])]
         ),
+        .systemLibrary(
+            name: "CKmod",
+            pkgConfig: "libkmod",
+            providers: [.apt(["libkmod-dev"])]
+        ),
         .target(
             name: "EarlyextCore",
-            dependencies: ["CShim", "CMount"],
+            dependencies: ["CShim", "CMount", "CKmod", "CCurl", "CCrypto"],
             swiftSettings: [.unsafeFlags(["-Osize"], .when(configuration: .release))]
         ),
         .executableTarget(
             name: "earlyext",
             dependencies: ["EarlyextCore"]
+        ),
+        // Fetching (docs/fetch.md): libcurl for HTTP(S), OpenSSL's libcrypto for SHA-256.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
         ),
         .testTarget(
             name: "EarlyextCoreTests",

@@ -187,7 +187,8 @@ private struct EntryScanner {
             throw EarlyextError(.discovery, "cannot list \(prefix)\(searchDir)", errno: error)
         }
         let listed = directoryFD.rawValue
-        let entries = names.filter { !$0.hasPrefix(".") }
+        // Like systemd, a leading dot does not hide an image; only ".#" temporary files are ignored.
+        let entries = names.filter { !$0.hasPrefix(".#") }
             .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             .compactMap { classify($0, searchDir: searchDir, directory: directory, directoryFD: listed) }
         directoryFD.close() // only now: `listed` is used above

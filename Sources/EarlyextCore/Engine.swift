@@ -16,8 +16,25 @@ public struct Environment: Sendable {
         access("/etc/initrd-release", F_OK) == 0 ? "/sysroot" : "/"
     }
 
-    /// The host path of a hierarchy: ROOT + "/usr".
+    /// The host path of a hierarchy as named: ROOT + "/usr".
     public func path(_ hierarchy: String) -> String { root + hierarchy }
+
+    /// The host path of a hierarchy with symlinks resolved inside the root (ROOT/opt may be a link
+    /// to var/opt). A missing hierarchy other than /usr is created, mode 0755, as systemd-sysext
+    /// does; a root without /usr is an error.
+    public func resolve(_ hierarchy: String) throws -> String {
+        do {
+            return try resolveInsideRoot(root: rootForDisplay, path: hierarchy)
+        } catch let error as EarlyextError where error.errno == .noSuchFile && hierarchy != "/usr" {
+            do { try makeDirectories(path(hierarchy), mode: 0o755) } catch {
+                throw EarlyextError(.mount, "\(path(hierarchy)): cannot create the hierarchy", errno: error)
+            }
+            return try resolveInsideRoot(root: rootForDisplay, path: hierarchy)
+        } catch let error as EarlyextError {
+            throw EarlyextError(.mount, "\(path(hierarchy)): the base hierarchy is missing or unusable: \(error.message)",
+                                errno: error.errno)
+        }
+    }
     public var rootForDisplay: String { root.isEmpty ? "/" : root }
 }
 
@@ -28,6 +45,10 @@ public struct Survey {
     public var plan: Plan
     public var opened: [String: OpenedExtension]
     public var timings: [(String, Double)]
+    /// The fingerprint of the inputs, when there is one (see `Engine.inputs`).
+    public var inputs: [String]?
+    /// What the fetch stage did, if it ran.
+    public var fetched: FetchReport?
 }
 
 /// The pipeline of `design.md`: discover → plan → (fetch, verify: later) → mount → publish.
@@ -37,6 +58,8 @@ public struct Engine {
     /// Extensions that must merge (`Required=yes` in a selection file). If one cannot, `merge`
     /// fails with `EarlyextError.Code.requiredFailed`, after merging the rest.
     public var required: Set<String> = []
+    /// How to download (`[Fetch]` of earlyext.conf, `--offline`).
+    public var fetchOptions = FetchOptions()
 
     public init(environment: Environment, log: Log) {
         self.environment = environment
@@ -45,44 +68,83 @@ public struct Engine {
 
     // MARK: discover + plan
 
+    /// What the discover stage found.
+    public struct Discovered {
+        public var host: Host
+        public var discovery: DiscoveryResult
+        var timings: [(String, Double)]
+        var startedAt: Double
+    }
+
+    /// Reads the host's identity and lists the candidates. Opens no image.
+    public func discover() throws -> Discovered {
+        let started = monotonicMilliseconds()
+        let host = try Host.detect(root: environment.rootForDisplay)
+        let discovery = try discoverExtensions(root: environment.rootForDisplay)
+        for skipped in discovery.skipped { log.warning("\(skipped.entryPath): \(skipped.reason)") }
+        return Discovered(host: host, discovery: discovery,
+                          timings: [("discover", monotonicMilliseconds() - started)], startedAt: started)
+    }
+
     /// Discovers the candidates, opens each one read-only and detached to read its release file
     /// (nothing becomes visible), and plans. The opened images are kept for the mount stage.
-    public func survey() throws -> Survey {
-        var timings: [(String, Double)] = []
+    public func survey() throws -> Survey { survey(try discover()) }
+
+    func survey(_ discovered: Discovered) -> Survey {
+        var timings = discovered.timings
         var started = monotonicMilliseconds()
         func lap(_ stage: String) {
             let now = monotonicMilliseconds()
             timings.append((stage, now - started))
             started = now
         }
-        let host = try Host.detect(root: environment.rootForDisplay)
-        let discovery = try discoverExtensions(root: environment.rootForDisplay)
-        for skipped in discovery.skipped { log.warning("\(skipped.entryPath): \(skipped.reason)") }
-        lap("discover")
-
+        let candidates = discovered.discovery.candidates
+        let results = concurrentMap(candidates, threads: 4, Self.inspect)
         var opened: [String: OpenedExtension] = [:]
         var inspections: [String: Result<Inspection, EarlyextError>] = [:]
-        for candidate in discovery.candidates {
-            do {
-                let image = try OpenedExtension.open(candidate)
-                let root = try image.mount.openDirectory("")
-                let inspection = Inspection(release: readExtensionRelease(imageRoot: root.rawValue, name: candidate.name),
-                                            hierarchies: hierarchiesPresent(imageRoot: root.rawValue))
-                inspections[candidate.name] = .success(inspection)
-                opened[candidate.name] = image
-            } catch {
-                // The plan's reason is shown next to the entry path: don't name it twice.
-                var failure = EarlyextError.wrapping(error, .invalidImage, candidate.entryPath)
-                if failure.message.hasPrefix(candidate.entryPath + ": ") {
-                    failure.message.removeFirst(candidate.entryPath.count + 2)
-                }
-                inspections[candidate.name] = .failure(failure)
-            }
+        for (candidate, result) in zip(candidates, results) {
+            inspections[candidate.name] = result.map(\.inspection)
+            if case .success(let success) = result { opened[candidate.name] = success.image }
         }
         lap("inspect")
-        let plan = makePlan(host: host, discovery: discovery, inspections: inspections)
+        let plan = makePlan(host: discovered.host, discovery: discovered.discovery, inspections: inspections)
         lap("plan")
-        return Survey(host: host, discovery: discovery, plan: plan, opened: opened, timings: timings)
+        return Survey(host: discovered.host, discovery: discovered.discovery, plan: plan, opened: opened,
+                      timings: timings, inputs: inputs(discovered))
+    }
+
+    /// Opens one candidate read-only and detached, and reads what the plan needs from it.
+    static func inspect(_ candidate: Candidate) -> Result<(image: OpenedExtension, inspection: Inspection), EarlyextError> {
+        do {
+            let image = try OpenedExtension.open(candidate)
+            let root = try image.mount.openDirectory("")
+            let inspection = Inspection(release: readExtensionRelease(imageRoot: root.rawValue, name: candidate.name),
+                                        hierarchies: hierarchiesPresent(imageRoot: root.rawValue))
+            return .success((image, inspection))
+        } catch {
+            // The plan's reason is shown next to the entry path: don't name it twice.
+            var failure = EarlyextError.wrapping(error, .invalidImage, candidate.entryPath)
+            if failure.message.hasPrefix(candidate.entryPath + ": ") {
+                failure.message.removeFirst(candidate.entryPath.count + 2)
+            }
+            return .failure(failure)
+        }
+    }
+
+    /// A fingerprint of everything a merge depends on: the host's identity, and each entry's
+    /// identity (device, inode, size, mtime of the image file). nil when an entry can't be
+    /// fingerprinted cheaply (a directory extension: its files may change without its mtime).
+    func inputs(_ discovered: Discovered) -> [String]? {
+        let host = discovered.host
+        var lines = ["host \(host.scope.rawValue) \(host.architecture) " +
+                     host.osRelease.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")]
+        for candidate in discovered.discovery.candidates {
+            guard candidate.kind != .directory, let st = try? statAt(AT_FDCWD, candidate.resolvedPath) else { return nil }
+            lines.append("\(candidate.name) \(candidate.entryPath) \(candidate.resolvedPath) \(st.st_dev):\(st.st_ino) " +
+                         "\(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")
+        }
+        for mask in discovered.discovery.masked { lines.append("masked \(mask.name) \(mask.entryPath)") }
+        return lines
     }
 
     // MARK: mount + publish
@@ -91,22 +153,39 @@ public struct Engine {
     /// hierarchy. Before the swap nothing is visible; a failure releases every loop device and
     /// detached mount (their descriptors close).
     public func merge() throws -> StateRecord {
-        let begin = monotonicMilliseconds()
-        var survey = try survey()
+        // fetch: unless offline, what selections and transfers name and is missing locally.
+        let fetched = fetchOptions.offline ? nil : try fetch(update: false)
+        let discovered = try discover()
+        let begin = discovered.startedAt
+        let previous = StateRecord.load(from: environment.stateDir)
+        if let previous, !previous.hierarchies.isEmpty, fetched?.results.isEmpty ?? true,
+           let inputs = inputs(discovered), previous.inputs == inputs,
+           try previous.hierarchies.allSatisfy(isLive) {
+            log.info("nothing changed since \(previous.mergedAt): the merge stays as it is")
+            return previous
+        }
+        var survey = survey(discovered)
+        if let fetched {
+            survey.timings.insert(("fetch", fetched.milliseconds), at: 0)
+            survey.fetched = fetched
+        }
         for entry in survey.plan.entries where entry.verdict == .skip {
             log.warning("\(entry.candidate?.entryPath ?? entry.name): \(entry.reason)")
         }
-        let previous = StateRecord.load(from: environment.stateDir)
         var started = monotonicMilliseconds()
 
         // Build every overlay before touching anything.
-        var built: [(hierarchy: String, overlay: DetachedMount, base: BaseHierarchy, layers: [PlanEntry])] = []
+        var built: [(hierarchy: String, target: String, overlay: DetachedMount, base: BaseHierarchy)] = []
+        let mergedNames = survey.plan.toMerge.map(\.name)
+        var modules: [String: KernelModules.Contribution] = [:]
         for hierarchy in extensionHierarchies {
             let layers = survey.plan.layers(for: hierarchy)
             if layers.isEmpty { continue }
-            let base = try BaseHierarchy.locate(hierarchy, environment: environment, previous: previous)
-            let overlay = try buildOverlay(hierarchy, layers: layers, opened: survey.opened, base: base)
-            built.append((hierarchy, overlay, base, layers))
+            let target = try environment.resolve(hierarchy)
+            let base = try BaseHierarchy.locate(hierarchy, target: target, environment: environment, previous: previous)
+            let overlay = try buildOverlay(hierarchy, layers: layers, listing: mergedNames, opened: survey.opened,
+                                           base: base, modules: &modules)
+            built.append((hierarchy, target, overlay, base))
         }
         survey.timings.append(("mount", monotonicMilliseconds() - started))
         started = monotonicMilliseconds()
@@ -117,14 +196,14 @@ public struct Engine {
         var hierarchies: [StateRecord.Hierarchy] = []
         func record() -> StateRecord {
             StateRecord(root: environment.rootForDisplay, mergedAt: currentTimestamp(),
-                        hierarchies: hierarchies, survey: survey)
+                        hierarchies: hierarchies, survey: survey, modules: modules)
         }
         do {
             for item in built {
                 try item.base.stash(in: environment.stateDir)
                 let outcome: Publisher.Outcome
                 do {
-                    outcome = try Publisher.publish(item.overlay, at: environment.path(item.hierarchy), log: log)
+                    outcome = try Publisher.publish(item.overlay, at: item.target, log: log)
                 } catch {
                     if item.base.forStash != nil {  // stashed just now: take it back
                         BaseHierarchy.dropStash(BaseHierarchy.stashPath(item.hierarchy, stateDir: environment.stateDir))
@@ -132,7 +211,7 @@ public struct Engine {
                     throw error
                 }
                 hierarchies.append(StateRecord.Hierarchy(
-                    path: item.hierarchy, extensions: item.layers.map(\.name),
+                    path: item.hierarchy, target: item.target, extensions: mergedNames,
                     baseWasMountPoint: item.base.wasMountPoint, published: outcome))
             }
             // A hierarchy merged before and empty now goes back to its base.
@@ -153,6 +232,11 @@ public struct Engine {
         // Saved even when nothing merged: the booted system's status shows what was refused.
         let record = record()
         try record.save(to: environment.stateDir)
+        Coexistence.install(environment: environment, log: log)
+        let asking = Set(survey.plan.toMerge.filter { Coexistence.asksForReload($0.release?["EXTENSION_RELOAD_MANAGER"]) }.map(\.name))
+            .union(previous?.extensionsAskingForReload ?? [])
+        Coexistence.perform(Coexistence.reloadAction(asking: asking.sorted(), inInitrd: Coexistence.runningInInitrd,
+                                                     rootIsSlash: environment.root.isEmpty), log: log)
         let merged = Set(hierarchies.flatMap(\.extensions))
         let missing = required.subtracting(merged).sorted(by: { compareVersions($0, $1) < 0 })
         if !missing.isEmpty {
@@ -162,27 +246,82 @@ public struct Engine {
             throw EarlyextError(.requiredFailed, "required extension(s) not merged: " + reasons.joined(separator: ", "))
         }
         for h in hierarchies {
-            log.info("merged \(h.extensions.count) extension(s) into \(environment.path(h.path)): \(h.extensions.joined(separator: " "))")
+            log.info("merged \(h.extensions.count) extension(s) into \(h.target): \(h.extensions.joined(separator: " "))")
         }
         if hierarchies.isEmpty { log.info("nothing to merge") }
         return record
     }
 
-    func buildOverlay(_ hierarchy: String, layers: [PlanEntry], opened: [String: OpenedExtension],
-                      base: BaseHierarchy) throws -> DetachedMount {
-        let metadata = try MetadataLayer(extensions: layers.map(\.name))
+    /// `layers` are the extensions with content in this hierarchy; `listing` is every merged
+    /// extension, which systemd records in each hierarchy's metadata.
+    func buildOverlay(_ hierarchy: String, layers: [PlanEntry], listing: [String], opened: [String: OpenedExtension],
+                      base: BaseHierarchy, modules: inout [String: KernelModules.Contribution]) throws -> DetachedMount {
+        let baseDirectory = try base.openDirectory()
+        let metadata = try MetadataLayer(extensions: listing, like: baseDirectory)
         var extensionLayers: [OwnedDescriptor] = []
+        var names: [String] = []
         for entry in layers.reversed() {  // highest version on top
             guard let image = opened[entry.name] else { continue }
             do {
                 extensionLayers.append(OwnedDescriptor(try image.mount.openDirectory(String(hierarchy.dropFirst()))))
+                names.append(entry.name)
             } catch {
                 throw EarlyextError(.mount, "\(entry.name): cannot open \(hierarchy) in the image", errno: error)
             }
         }
-        let baseDirectory = try base.openDirectory()
-        return try OverlayBuilder.build(hierarchy: hierarchy, metadata: metadata,
-                                        extensionLayers: extensionLayers, base: baseDirectory)
+        let kernel = KernelModules.runningKernel()
+        if hierarchy == "/usr" {
+            try generateEarlyBootFiles(names: names, layers: extensionLayers, base: baseDirectory,
+                                       metadata: metadata, kernel: kernel, modules: &modules)
+        }
+        let overlay = try OverlayBuilder.build(hierarchy: hierarchy, metadata: metadata,
+                                               extensionLayers: extensionLayers, base: baseDirectory)
+        let shipped = modules.values.flatMap(\.modules)
+        if hierarchy == "/usr", !shipped.isEmpty {
+            for name in KernelModules.unresolved(shipped, overlay: overlay, kernel: kernel) {
+                log.warning("kernel module \(name): shipped by an extension, but libkmod cannot resolve it in the merged tree")
+            }
+        }
+        return overlay
+    }
+
+    /// What the merged /usr needs beyond the layers themselves: fresh kernel module indexes and
+    /// a fresh hwdb.bin, generated over a writable staging overlay into the metadata layer. A
+    /// failure here is reported and the merge goes on: the files still merge, only the index is stale.
+    func generateEarlyBootFiles(names: [String], layers: [OwnedDescriptor], base: borrowing FileDescriptor,
+                                metadata: MetadataLayer, kernel: String,
+                                modules: inout [String: KernelModules.Contribution]) throws {
+        var hwdbShippers: [String] = []
+        for (name, layer) in zip(names, layers) {
+            let contribution = KernelModules.scan(usrLayer: layer.rawValue, kernel: kernel)
+            if !contribution.isEmpty { modules[name] = contribution }
+            if !contribution.otherKernels.isEmpty {
+                log.info("\(name): modules for kernel \(contribution.otherKernels.joined(separator: ", ")) left alone (running \(kernel))")
+            }
+            if !HardwareDatabase.shipped(usrLayer: layer.rawValue).isEmpty { hwdbShippers.append(name) }
+        }
+        let moduleShippers = modules.filter { !$0.value.modules.isEmpty }.keys.sorted()
+        guard !moduleShippers.isEmpty || !hwdbShippers.isEmpty else { return }
+        let staging = try OverlayBuilder.staging(hierarchy: "/usr", metadata: metadata, extensionLayers: layers, base: base)
+        if !moduleShippers.isEmpty {
+            do {
+                for complaint in try KernelModules.generateIndexes(staging: staging, kernel: kernel, scratch: environment.stateDir) {
+                    log.warning("kernel module index: \(complaint)")
+                }
+                log.info("kernel module indexes regenerated for \(kernel): modules from \(moduleShippers.joined(separator: " "))")
+            } catch {
+                log.warning("\(error); modules from \(moduleShippers.joined(separator: " ")) may not load by name")
+            }
+        }
+        if !hwdbShippers.isEmpty {
+            do {
+                try HardwareDatabase.generate(staging: staging, root: environment.root, metadata: metadata,
+                                              scratch: environment.stateDir, log: log)
+                log.info("hwdb.bin regenerated: entries from \(hwdbShippers.joined(separator: " "))")
+            } catch {
+                log.warning("\(error); hwdb entries from \(hwdbShippers.joined(separator: " ")) are not seen")
+            }
+        }
     }
 
     // MARK: unmerge
@@ -200,7 +339,7 @@ public struct Engine {
     }
 
     func unmergeHierarchy(_ hierarchy: StateRecord.Hierarchy) throws {
-        let target = environment.path(hierarchy.path)
+        let target = hierarchy.target
         let stash = BaseHierarchy.stashPath(hierarchy.path, stateDir: environment.stateDir)
         let table = try MountTable.current()
         if table.top(at: target).map(isOurMerge) ?? false {
@@ -216,6 +355,11 @@ public struct Engine {
             }
         }
         BaseHierarchy.dropStash(stash)
+    }
+
+    /// Is the recorded merge of this hierarchy still the one mounted?
+    func isLive(_ hierarchy: StateRecord.Hierarchy) throws -> Bool {
+        try MountTable.current().top(at: hierarchy.target).map(isOurMerge) ?? false
     }
 
     /// A mount is a sysext merge if its `.systemd-sysext/dev` names its own device (systemd's rule).

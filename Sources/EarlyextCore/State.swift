@@ -5,7 +5,10 @@ import Glibc
 /// initrd's /run survives switch-root, so the booted system reads the initrd's record.
 public struct StateRecord {
     public struct Hierarchy: Equatable {
+        /// "/usr" or "/opt".
         public var path: String
+        /// Where it is mounted on the host, symlinks resolved inside the root: "/sysroot/usr".
+        public var target: String
         public var extensions: [String]
         public var baseWasMountPoint: Bool
         public var published: Publisher.Outcome?
@@ -19,7 +22,20 @@ public struct StateRecord {
 
     public static let fileName = "state.json"
 
-    init(root: String, mergedAt: String, hierarchies: [Hierarchy], survey: Survey) {
+    /// The merged extensions whose release file sets EXTENSION_RELOAD_MANAGER.
+    var extensionsAskingForReload: [String] {
+        (details.first { $0.0 == "extensions" }?.1.arrayValue ?? []).compactMap { e in
+            Coexistence.asksForReload(e["release"]?["EXTENSION_RELOAD_MANAGER"]?.stringValue) ? e["name"]?.stringValue : nil
+        }
+    }
+
+    /// The fingerprint of what this merge was built from (nil: not fingerprinted).
+    public var inputs: [String]? {
+        details.first { $0.0 == "inputs" }?.1.arrayValue?.compactMap(\.stringValue)
+    }
+
+    init(root: String, mergedAt: String, hierarchies: [Hierarchy], survey: Survey,
+         modules: [String: KernelModules.Contribution] = [:]) {
         self.root = root
         self.mergedAt = mergedAt
         self.hierarchies = hierarchies
@@ -38,6 +54,12 @@ public struct StateRecord {
                     ("reason", .string(entry.reason)),
                 ]
                 if let loop = image?.loopDevice { fields.append(("loop_device", .string(loop))) }
+                if let contribution = modules[entry.name] {
+                    fields.append(("modules", .array(contribution.modules.map(JSON.string))))
+                    if !contribution.otherKernels.isEmpty {
+                        fields.append(("modules_other_kernels", .array(contribution.otherKernels.map(JSON.string))))
+                    }
+                }
                 if let release = entry.release {
                     let keys = ["ID", "VERSION_ID", "SYSEXT_LEVEL", "SYSEXT_SCOPE", "ARCHITECTURE", "EXTENSION_RELOAD_MANAGER"]
                     fields.append(("release", .object(keys.compactMap { k in release[k].map { (k, .string($0)) } })))
@@ -53,10 +75,11 @@ public struct StateRecord {
             }
         }
         details = [
+            ("inputs", survey.inputs.map { .array($0.map(JSON.string)) } ?? .null),
             ("extensions", .array(extensions)),
             ("skipped", .array(skipped)),
             ("timings_ms", .object(survey.timings.map { ($0.0, .double(($0.1 * 1000).rounded() / 1000)) })),
-        ]
+        ] + (survey.fetched?.json ?? [])
     }
 
     init(root: String, mergedAt: String, hierarchies: [Hierarchy], details: [(String, JSON)]) {
@@ -73,6 +96,7 @@ public struct StateRecord {
             ("merged_at", .string(mergedAt)),
             ("hierarchies", .array(hierarchies.map { h in
                 .object([("path", .string(h.path)),
+                         ("target", .string(h.target)),
                          ("extensions", .array(h.extensions.map { .string($0) })),
                          ("base_was_mount_point", .bool(h.baseWasMountPoint)),
                          ("published", h.published.map { .string("\($0)") } ?? .null)])
@@ -101,7 +125,7 @@ public struct StateRecord {
               let json = try? JSON.parse(text), let object = json.objectValue else { return nil }
         let hierarchies = (json["hierarchies"]?.arrayValue ?? []).compactMap { h -> Hierarchy? in
             guard let path = h["path"]?.stringValue else { return nil }
-            return Hierarchy(path: path,
+            return Hierarchy(path: path, target: h["target"]?.stringValue ?? path,
                              extensions: (h["extensions"]?.arrayValue ?? []).compactMap(\.stringValue),
                              baseWasMountPoint: h["base_was_mount_point"] == .bool(true),
                              published: nil)

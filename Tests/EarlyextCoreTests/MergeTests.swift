@@ -151,4 +151,60 @@ struct MergeTests {
         #expect(r["loops_in_use"] == String(count))
         #expect(r["loops_after"] == "0")
     }
+
+    /// A refresh with unchanged inputs keeps the merge (same mount); a changed image rebuilds it.
+    @Test func refreshDetectsNothingChanged() throws {
+        let r = try Sandbox.run(#"""
+        make_root
+        ext alpha squashfs
+        ee merge 2>/dev/null
+        id1=$(awk -v p="$R/usr" '$5 == p { print $1 }' /proc/self/mountinfo)
+        ee refresh 2> "$W/err"
+        id2=$(awk -v p="$R/usr" '$5 == p { print $1 }' /proc/self/mountinfo)
+        fact same_mount "$( [ "$id1" = "$id2" ] && echo yes || echo no)"
+        fact said "$(grep -c 'nothing changed' "$W/err")"
+        ext_tree alpha; echo changed > "$W/alpha/usr/share/alpha/file"; pack alpha squashfs
+        ee refresh 2>/dev/null
+        id3=$(awk -v p="$R/usr" '$5 == p { print $1 }' /proc/self/mountinfo)
+        fact rebuilt "$( [ "$id3" != "$id2" ] && echo yes || echo no)"
+        fact content "$(cat "$R/usr/share/alpha/file")"
+        fact stack "$(stack_at "$R/usr")"
+        umount -l "$R/usr"
+        ee refresh 2>/dev/null
+        fact remerged_after_external_unmount "$(stack_at "$R/usr")"
+        """#)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r["same_mount"] == "yes")
+        #expect(r["said"] == "1")
+        #expect(r["rebuilt"] == "yes")
+        #expect(r["content"] == "changed")
+        #expect(r["stack"] == "overlay")
+        #expect(r["remerged_after_external_unmount"] == "overlay")
+    }
+
+    /// A mount nested under the hierarchy survives a refresh, and the whole swap is gap-free
+    /// for it too (it is attached to the new overlay before the old one goes).
+    @Test func nestedMountsSurviveRefresh() throws {
+        let r = try Sandbox.run(#"""
+        make_root
+        ext alpha squashfs
+        mount --bind "$R/usr" "$R/usr"
+        ee merge 2>/dev/null
+        mount -t tmpfs tmpfs "$R/usr/share/base"; echo nested > "$R/usr/share/base/nf"
+        mkdir "$R/usr/share/base/deeper"; mount -t tmpfs tmpfs "$R/usr/share/base/deeper"; echo deep > "$R/usr/share/base/deeper/df"
+        ext beta squashfs
+        ee refresh 2>/dev/null
+        fact nested "$(cat "$R/usr/share/base/nf")"
+        fact deeper "$(cat "$R/usr/share/base/deeper/df")"
+        fact beta "$(cat "$R/usr/share/beta/file")"
+        fact stack "$(stack_at "$R/usr")"
+        fact nested_stack "$(stack_at "$R/usr/share/base")"
+        """#)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r["nested"] == "nested")
+        #expect(r["deeper"] == "deep")
+        #expect(r["beta"] == "beta")
+        #expect(r["stack"] == "overlay")
+        #expect(r["nested_stack"] == "tmpfs")
+    }
 }

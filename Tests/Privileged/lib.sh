@@ -2,6 +2,7 @@
 # (unshare -m --propagation private), on a fresh tmpfs at $SANDBOX; nothing leaks to the host.
 set -euo pipefail
 : "${EARLYEXT:?EARLYEXT must name the earlyext binary}"
+EARLYEXT_LIB=${BASH_SOURCE[0]}
 SANDBOX=$(mktemp -d /tmp/earlyext-test.XXXXXX)
 mount -t tmpfs -o mode=0755 tmpfs "$SANDBOX"
 R=$SANDBOX/root          # the root earlyext extends
@@ -69,4 +70,21 @@ settled_loops() {
   local n
   for _ in $(seq 30); do n=$(sandbox_loops); [ "$n" = 0 ] && break; sleep 0.1; done
   echo "$n"
+}
+
+# serve DIR: start Tests/Fetch/server.py on 127.0.0.1 (a free port) serving DIR; sets PORT and
+# SERVER_PID, and stops the server when the script exits.
+serve() {
+  local dir=$1 lib_dir
+  lib_dir=$(dirname "$EARLYEXT_LIB")
+  coproc SERVER { exec python3 "$lib_dir/../Fetch/server.py" --root "$dir"; }
+  SERVER_PID=$!
+  read -r _ PORT <&"${SERVER[0]}"
+  trap 'kill -KILL $SERVER_PID 2>/dev/null || true' EXIT
+}
+
+# selection NAME URL SHA256 [REQUIRED]: a selection file in ROOT/etc/earlyext/select.d.
+selection() {
+  mkdir -p "$R/etc/earlyext/select.d"
+  printf '[Extension]\nName=%s\nUrl=%s\nSHA256=%s\nRequired=%s\n' "$1" "$2" "$3" "${4:-no}" > "$R/etc/earlyext/select.d/$1.conf"
 }

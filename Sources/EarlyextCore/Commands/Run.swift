@@ -31,7 +31,9 @@ public func run(arguments: [String]) -> Int32 {
         let log = Log(level: options.logLevel)
         let environment = Environment(root: options.root ?? Environment.defaultRoot(),
                                       stateDir: options.stateDir ?? "/run/earlyext")
-        let engine = Engine(environment: environment, log: log)
+        var engine = Engine(environment: environment, log: log)
+        engine.required = Engine.requiredExtensions(root: environment.rootForDisplay)
+        engine.fetchOptions = fetchOptions(options, environment: environment, log: log)
         do {
             try Commands(engine: engine, options: options).run(command, operands: operands)
             return ExitStatus.success
@@ -42,6 +44,23 @@ public func run(arguments: [String]) -> Int32 {
             return ExitStatus.failure
         }
     }
+}
+
+/// FetchOptions from the command line (`--offline`) and `[Fetch]` of ROOT/etc/earlyext/earlyext.conf.
+/// A bad value there is reported and the default used: a typo must not stop a boot.
+func fetchOptions(_ options: Options, environment: Environment, log: Log) -> FetchOptions {
+    var fetch = FetchOptions()
+    fetch.offline = options.offline
+    fetch.caFile = FetchOptions.defaultCABundle(root: environment.rootForDisplay)
+    let path = environment.root + "/etc/earlyext/earlyext.conf"
+    if let text = try? readTextFile(at: AT_FDCWD, path) {
+        let config = INIFile.parse(text)
+        for problem in config.problems { log.error("\(path): \(problem)") }
+        let (warnings, errors) = fetch.apply(config: config, source: path)
+        for warning in warnings { log.warning(warning) }
+        for error in errors { log.error(error) }
+    }
+    return fetch
 }
 
 func writeOutput(_ text: String) {
@@ -66,30 +85,65 @@ struct Commands {
         case .unmerge: try engine.unmerge()
         case .status: try status()
         case .verify: try verify(operands)
-        case .fetch:
-            throw EarlyextError(.usage, "fetch: selection files and sysupdate transfers are not supported by this build yet")
+        case .fetch: try fetch()
+        }
+    }
+
+    // MARK: fetch
+
+    func fetch() throws {
+        let report = try engine.fetch(update: options.update)
+        for result in report.results {
+            writeOutput("\(result.name): fetched \(result.url) -> \(result.destination) (\(result.bytes) bytes, sha256 \(result.sha256))\n")
+        }
+        for name in report.plan.satisfied { writeOutput("\(name): present\n") }
+        if report.results.isEmpty && report.failures.isEmpty { writeOutput("nothing to fetch\n") }
+        if !report.failures.isEmpty {
+            // Optional downloads: reported above, not fatal (a required one threw already).
+            engine.log.warning("\(report.failures.count) optional download(s) failed")
         }
     }
 
     // MARK: plan and list
 
+    /// What `fetch` would download. Read-only: listing a transfer's SHA256SUMS is a GET, and with
+    /// `--offline` nothing touches the network.
+    func plannedFetches() -> FetchPlan? {
+        guard let host = try? Host.detect(root: engine.environment.rootForDisplay) else { return nil }
+        return try? planFetches(root: engine.environment.rootForDisplay, update: false, host: host,
+                                log: engine.log, options: engine.fetchOptions)
+    }
+
     func plan() throws {
+        let fetches = plannedFetches()
         let survey = try engine.survey()
         if options.json {
+            let fetchEntries: [JSON] = (fetches?.requests ?? []).map { r in
+                .object([("name", .string(r.name)), ("verdict", .string("fetch")), ("url", .string(r.url)),
+                         ("sha256", r.sha256.map(JSON.string) ?? .null), ("destination", .string(r.destination)),
+                         ("source", .string(r.source)), ("version", r.version.map(JSON.string) ?? .null),
+                         ("required", .bool(r.required))])
+            }
             writeOutput(JSON.object([
                 ("root", .string(engine.environment.rootForDisplay)),
                 ("host", hostJSON(survey.host)),
                 ("entries", .array(survey.plan.entries.map(entryJSON))),
+                ("fetch", .array(fetchEntries)),
+                ("fetch_problems", .array((fetches?.problems ?? []).map(JSON.string))),
             ]).render(pretty: true) + "\n")
             return
         }
         var rows = [["NAME", "VERDICT", "LAYER", "REASON"]]
+        for r in fetches?.requests ?? [] {
+            rows.append([r.name, "fetch", "-", "\(r.url) -> \(r.destination) (from \(r.source))\(r.required ? ", required" : "")"])
+        }
         var layer = 0
         for entry in survey.plan.entries {
             if entry.verdict == .merge { layer += 1 }
             rows.append([entry.name, entry.verdict.rawValue, entry.verdict == .merge ? String(layer) : "-", entry.reason])
         }
         writeOutput(table(rows))
+        for problem in fetches?.problems ?? [] { writeOutput("fetch problem: \(problem)\n") }
         let count = survey.plan.toMerge.count
         writeOutput("\n\(count) to merge into \(engine.environment.rootForDisplay) (host \(survey.host.osRelease["ID"] ?? "?") \(survey.host.osRelease["VERSION_ID"] ?? ""), scope \(survey.host.scope.rawValue), \(survey.host.architecture)); highest layer on top.\n")
     }
@@ -140,10 +194,7 @@ struct Commands {
             }
             return
         }
-        let mounts = try MountTable.current()
-        let live = record.hierarchies.map { h in
-            mounts.top(at: environment.path(h.path)).map(engine.isOurMerge) ?? false
-        }
+        let live = try record.hierarchies.map(engine.isLive)
         if options.json {
             var json = record.json
             if case .object(var fields) = json, let index = fields.firstIndex(where: { $0.0 == "hierarchies" }),
@@ -159,7 +210,7 @@ struct Commands {
         }
         var rows = [["HIERARCHY", "EXTENSIONS", "SINCE", "STATE"]]
         for (h, isLive) in zip(record.hierarchies, live) {
-            rows.append([environment.path(h.path), h.extensions.joined(separator: " "), record.mergedAt,
+            rows.append([h.target, h.extensions.joined(separator: " "), record.mergedAt,
                          isLive ? "merged" : "NOT MOUNTED (unmerged behind earlyext's back?)"])
         }
         writeOutput(table(rows))
@@ -173,6 +224,12 @@ struct Commands {
                                e["verification"]?.stringValue ?? "-"])
             }
             writeOutput(table(detail))
+            for e in extensions {
+                let modules = e["modules"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                if !modules.isEmpty {
+                    writeOutput("\(e["name"]?.stringValue ?? "?") ships kernel modules: \(modules.joined(separator: " "))\n")
+                }
+            }
         }
         let skipped = record.details.first { $0.0 == "skipped" }?.1.arrayValue ?? []
         for s in skipped {

@@ -21,8 +21,7 @@ public struct BaseHierarchy {
 
     /// Finds the base: the stash of a previous merge if there is one, else what is at
     /// ROOT/HIERARCHY now (a mount, without its nested mounts, or a plain directory).
-    static func locate(_ hierarchy: String, environment: Environment, previous: StateRecord?) throws -> BaseHierarchy {
-        let target = environment.path(hierarchy)
+    static func locate(_ hierarchy: String, target: String, environment: Environment, previous: StateRecord?) throws -> BaseHierarchy {
         let stash = stashPath(hierarchy, stateDir: environment.stateDir)
         let table = try MountTable.current()
         if let recorded = previous?.hierarchies.first(where: { $0.path == hierarchy }), table.top(at: stash) != nil {

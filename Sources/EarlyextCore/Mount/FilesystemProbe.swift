@@ -19,6 +19,10 @@ public enum ImageFilesystem: String, CaseIterable, Sendable {
         blkid_probe_enable_superblocks(probe, 1)
         blkid_probe_set_superblocks_flags(probe, BLKID_SUBLKS_TYPE)
         blkid_probe_enable_partitions(probe, 1)
+        // Only the filesystems earlyext mounts: probing all ~60 types costs more than the mount.
+        withSupportedTypeNames { names in
+            _ = blkid_probe_filter_superblocks_type(probe, BLKID_FLTR_ONLYIN, names)
+        }
         switch blkid_do_safeprobe(probe) {
         case 0: break
         case 1: throw EarlyextError(.invalidImage, "\(path): no filesystem found (not a squashfs, erofs, ext4 or btrfs image)")
@@ -37,5 +41,13 @@ public enum ImageFilesystem: String, CaseIterable, Sendable {
             throw EarlyextError(.invalidImage, "\(path): a \(String(cString: value)) partition table; disk images are not supported yet")
         }
         throw EarlyextError(.invalidImage, "\(path): no filesystem found")
+    }
+
+    /// A NULL-terminated C array of the supported type names, for blkid's filter.
+    static func withSupportedTypeNames<R>(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+        let copies = allCases.map { strdup($0.rawValue) }
+        defer { copies.forEach { free($0) } }
+        var array: [UnsafeMutablePointer<CChar>?] = copies + [nil]
+        return array.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
     }
 }

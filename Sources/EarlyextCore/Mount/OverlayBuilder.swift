@@ -4,72 +4,21 @@ import Glibc
 /// The hierarchies a sysext may extend, in the order they are merged.
 public let extensionHierarchies = ["/usr", "/opt"]
 
-/// The top layer of every merge: a small tmpfs carrying `.systemd-sysext/extensions` (the names,
-/// one per line, bottom to top) and `.systemd-sysext/dev` (the overlay's major:minor), exactly as
-/// systemd-sysext writes them, so that `systemd-sysext status` recognises the merge.
-/// Later stages (kernel module indexes, hwdb) add their files here before it is sealed.
-public final class MetadataLayer {
-    public let mount: DetachedMount
-    /// The metadata directory's name, shared with systemd-sysext.
-    public static let directory = ".systemd-sysext"
-
-    public init(extensions: [String]) throws {
-        do {
-            let context = try FilesystemContext(type: "tmpfs")
-            try context.set("mode", "0755")
-            try context.set("size", "4m")
-            try context.set("nr_inodes", "4096")
-            mount = try context.mount(attributes: [.noDevices, .noSetuid, .noExec], label: "earlyext metadata")
-            try makeDirectory(at: mount.rawValue, Self.directory)
-            try writeTextFile(at: mount.rawValue, Self.directory + "/extensions",
-                              extensions.map { $0 + "\n" }.joined())
-        } catch {
-            throw EarlyextError.wrapping(error, .mount, "cannot create the metadata layer")
-        }
-    }
-
-    /// Records the overlay's device number, then makes the layer read-only.
-    /// Must run after the overlay is created and before it becomes visible.
-    func seal(overlayDevice: dev_t) throws {
-        do {
-            try writeTextFile(at: mount.rawValue, Self.directory + "/dev",
-                              "\(ee_major(overlayDevice)):\(ee_minor(overlayDevice))\n")
-            try mount.setAttributes([.readOnly])
-        } catch {
-            throw EarlyextError.wrapping(error, .mount, "cannot seal the metadata layer")
-        }
-    }
-}
-
-/// Builds one detached overlay for a hierarchy from open directories, with overlayfs `lowerdir+`
-/// (one fsconfig call per layer, so the page-size limit on mount data that stops systemd-sysext
-/// 252 at 128 images does not apply).
+/// Builds detached overlays with overlayfs `lowerdir+`: one fsconfig call per layer, so the
+/// page-size limit on mount data that stops systemd-sysext 252 at 128 images does not apply.
 public enum OverlayBuilder {
-    /// `layers` are from top to bottom: metadata, the extensions from highest to lowest version,
-    /// and last the base hierarchy. Each is an `O_PATH` directory descriptor.
+    /// The merge: read-only, `nodev`. Layers from the top: the metadata layer, the extensions
+    /// (`extensionLayers`, highest version first), and last the base. Each is an `O_PATH`
+    /// directory descriptor. Seals the metadata layer with the overlay's device number.
     public static func build(hierarchy: String, metadata: MetadataLayer, extensionLayers: [OwnedDescriptor],
                              base: borrowing FileDescriptor) throws -> DetachedMount {
-        let context = try overlayContext(hierarchy)
-        let metaDir = try open(metadata.mount, hierarchy)
-        var layerPaths = [metaDir.procPath]
-        layerPaths += extensionLayers.map { $0.procPath }
-        layerPaths.append(base.procPath)
-        for (index, path) in layerPaths.enumerated() {
-            do {
-                try context.set("lowerdir+", path)
-            } catch {
-                let detail = context.kernelMessages()
-                throw EarlyextError(.mount, "\(hierarchy): overlayfs refused layer \(index + 1) of \(layerPaths.count)"
-                                    + (detail.isEmpty ? "" : " (\(detail))"), errno: error)
-            }
-        }
+        let metaDir = try metadata.openLayer()
+        let context = try overlayContext(hierarchy, lower: [metaDir.procPath] + extensionLayers.map(\.procPath) + [base.procPath])
         let overlay: DetachedMount
         do {
             overlay = try context.mount(attributes: [.readOnly, .noDevices], label: "overlay for \(hierarchy)")
         } catch {
-            let detail = context.kernelMessages()
-            throw EarlyextError(.mount, "\(hierarchy): cannot create the overlay" + (detail.isEmpty ? "" : " (\(detail))"),
-                                errno: error)
+            throw failure(hierarchy, "cannot create the overlay", context, error)
         }
         do {
             try metadata.seal(overlayDevice: try statDescriptor(overlay.rawValue).st_dev)
@@ -79,7 +28,34 @@ public enum OverlayBuilder {
         return overlay
     }
 
-    static func overlayContext(_ hierarchy: String) throws -> FilesystemContext {
+    /// A writable overlay of the extensions and the base, whose upper directory is the metadata
+    /// layer: tools run on it (depmod, …) see the merged tree, and what they write lands in the
+    /// metadata layer, on top of everything. Dropped before the real merge is built.
+    static func staging(hierarchy: String, metadata: MetadataLayer, extensionLayers: [OwnedDescriptor],
+                        base: borrowing FileDescriptor) throws -> DetachedMount {
+        let context = try overlayContext(hierarchy, lower: extensionLayers.map(\.procPath) + [base.procPath])
+        do {
+            try context.set("upperdir", metadata.upperPath)
+            try context.set("workdir", metadata.workPath)
+            return try context.mount(attributes: [.noDevices, .noSetuid], label: "staging overlay for \(hierarchy)")
+        } catch {
+            throw failure(hierarchy, "cannot create the staging overlay", context, error)
+        }
+    }
+
+    static func overlayContext(_ hierarchy: String, lower: [String]) throws -> FilesystemContext {
+        let context = try newOverlayContext(hierarchy)
+        for (index, path) in lower.enumerated() {
+            do {
+                try context.set("lowerdir+", path)
+            } catch {
+                throw failure(hierarchy, "overlayfs refused layer \(index + 1) of \(lower.count)", context, error)
+            }
+        }
+        return context
+    }
+
+    static func newOverlayContext(_ hierarchy: String) throws -> FilesystemContext {
         do {
             let context = try FilesystemContext(type: "overlay")
             try context.set("source", "earlyext")
@@ -89,9 +65,8 @@ public enum OverlayBuilder {
         }
     }
 
-    static func open(_ metadata: DetachedMount, _ hierarchy: String) throws -> FileDescriptor {
-        do { return try metadata.openDirectory("") } catch {
-            throw EarlyextError(.mount, "\(hierarchy): cannot open the metadata layer", errno: error)
-        }
+    static func failure(_ hierarchy: String, _ what: String, _ context: borrowing FilesystemContext, _ error: Errno) -> EarlyextError {
+        let detail = context.kernelMessages()
+        return EarlyextError(.mount, "\(hierarchy): \(what)" + (detail.isEmpty ? "" : " (\(detail))"), errno: error)
     }
 }

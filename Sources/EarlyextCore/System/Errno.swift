@@ -38,6 +38,7 @@ public struct EarlyextError: Error, CustomStringConvertible, Sendable {
         case mount          // attaching, mounting or building the overlay failed
         case publish        // swapping the merge into place failed
         case state          // reading or writing the state record failed
+        case fetch          // downloading or installing an image failed
         case system         // anything else the kernel refused
         case requiredFailed // a Required=yes extension could not be merged
     }

@@ -24,6 +24,12 @@ struct Sandbox {
 
     static var isRoot: Bool { getuid() == 0 }
 
+    /// The major version of the host's systemd-sysext, if it has one (and we are root).
+    static let hostSysextVersion: Int? = {
+        guard isRoot, let result = try? run("systemd-sysext --version | head -1", timeout: 30) else { return nil }
+        return result.stdout.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+    }()
+
     static let packageRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<4 { url.deleteLastPathComponent() }
