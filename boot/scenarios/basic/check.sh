@@ -88,6 +88,8 @@ fi
 # ---- status-consistent -----------------------------------------------------------
 ees=$(earlyext status --json 2>&1); eerc=$?
 sds=$(systemd-sysext status --json=short --no-pager 2>&1); sdrc=$?
+info "/run/earlyext: $(ls -A /run/earlyext 2>&1 | tr '\n' ' ')"
+info "state.json: $(head -c 3000 /run/earlyext/state.json 2>&1 | tr '\n' ' ')"
 info "earlyext status --json (rc=$eerc): $(printf '%s' "$ees" | head -c 2000 | tr '\n' ' ')"
 info "systemd-sysext status (rc=$sdrc): $(printf '%s' "$sds" | tr '\n' '|')"
 # 252 prints [{"hierarchy":"/usr","extensions":["a","b"],"since":...},...] or "extensions":"none"

@@ -33,7 +33,10 @@ if [[ -f /run/earlyext/state.json ]]; then
   t=$(tr -d '\n' </run/earlyext/state.json | grep -o '"timings"[^}]*}' | head -n1)
   [[ -n $t ]] && report "  state.json timings: $t"
 fi
-report "  $(systemd-analyze 2>&1 | head -n1)"
+mu=$(mono MESSAGE_ID=$MSG_STARTED UNIT=multi-user.target)
+[[ -n $mu ]] && report "  multi-user.target reached at $(us_to_s "$mu") s"
+report "\$ ls /run/earlyext"
+report "$(ls -la /run/earlyext 2>&1)"
 report "earlyext.service output:"
 report "$(journalctl -b -u earlyext.service -o cat --no-pager 2>&1 | sed 's/^/  /')"
 
