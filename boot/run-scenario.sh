@@ -14,6 +14,7 @@ source "$EE_OUT/images.env"
 CHECKS='' NETWORK=no TIMEOUT=420
 # shellcheck disable=SC1091
 source "$sdir/scenario.conf"
+TIMEOUT=${EARLYEXT_BOOT_TIMEOUT:-$TIMEOUT}
 read -r -a checks <<<"$CHECKS"
 
 out=$EE_OUT/$scenario
@@ -108,7 +109,7 @@ case $rc in
   124|137) outcome="timed out after ${TIMEOUT}s" ;;
   *) outcome="qemu exited $rc ($(tail -n 3 "$out/qemu.log" | tr '\n' ' '))" ;;
 esac
-log "$scenario: $outcome after ${boot_s}s"
+log "$scenario: $outcome (the VM ran ${boot_s} s)"
 tr -d '\r' <"$out/checks.log" >"$out/checks.txt" 2>/dev/null || true
 done_ok=no
 grep -aq '^EARLYEXT-CHECK DONE' "$out/checks.txt" && [[ $rc == 1 || $rc == 3 ]] && done_ok=yes
