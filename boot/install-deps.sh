@@ -8,6 +8,7 @@ packages=(
   socat python3 bc
   erofs-utils squashfs-tools e2fsprogs
   kmod cpio zstd curl binutils
+  systemd udev
 )
 missing=()
 for p in "${packages[@]}"; do
