@@ -216,7 +216,7 @@ public struct Engine {
                     throw error
                 }
                 hierarchies.append(StateRecord.Hierarchy(
-                    path: item.hierarchy, target: item.target, extensions: mergedNames,
+                    path: item.hierarchy, target: String(item.target.dropFirst(environment.root.count)), extensions: mergedNames,
                     baseWasMountPoint: item.base.wasMountPoint, published: outcome))
             }
             // A hierarchy merged before and empty now goes back to its base.
@@ -251,7 +251,7 @@ public struct Engine {
             throw EarlyextError(.requiredFailed, "required extension(s) not merged: " + reasons.joined(separator: ", "))
         }
         for h in hierarchies {
-            log.info("merged \(h.extensions.count) extension(s) into \(h.target): \(h.extensions.joined(separator: " "))")
+            log.info("merged \(h.extensions.count) extension(s) into \(h.hostPath(in: environment)): \(h.extensions.joined(separator: " "))")
         }
         if hierarchies.isEmpty { log.info("nothing to merge") }
         return record
@@ -351,7 +351,7 @@ public struct Engine {
     }
 
     func unmergeHierarchy(_ hierarchy: StateRecord.Hierarchy) throws {
-        let target = hierarchy.target
+        let target = hierarchy.hostPath(in: environment)
         let stash = BaseHierarchy.stashPath(hierarchy.path, stateDir: environment.stateDir)
         let table = try MountTable.current()
         if table.top(at: target).map(isOurMerge) ?? false {
@@ -371,7 +371,7 @@ public struct Engine {
 
     /// Is the recorded merge of this hierarchy still the one mounted?
     func isLive(_ hierarchy: StateRecord.Hierarchy) throws -> Bool {
-        try MountTable.current().top(at: hierarchy.target).map(isOurMerge) ?? false
+        try MountTable.current().top(at: hierarchy.hostPath(in: environment)).map(isOurMerge) ?? false
     }
 
     /// A mount is a sysext merge if its `.systemd-sysext/dev` names its own device (systemd's rule).

@@ -97,6 +97,10 @@ sd_usr=$(grep -o '{"hierarchy":"/usr"[^}]*}' <<<"$sds" || true)
 problems=()
 ((eerc == 0)) || problems+=("earlyext status --json exited $eerc")
 ((sdrc == 0)) || problems+=("systemd-sysext status exited $sdrc")
+# earlyext must see its initrd merge as the one mounted at /usr now (the record is relative to
+# the root: the initrd merged /sysroot/usr, this is /usr).
+tr -d ' \n' <<<"$ees" | grep -q '"path":"/usr","target":"/usr"' || problems+=("earlyext status does not give /usr as the target")
+tr -d ' \n' <<<"$ees" | grep -q '"mounted":true' || problems+=("earlyext status says the merge is not mounted")
 for e in "${EXTS[@]}"; do
   grep -Eq "\"name\" *: *\"$e\"" <<<"$ees" || problems+=("earlyext status --json does not list $e")
   grep -q "\"$e\"" <<<"$sd_usr" || problems+=("systemd-sysext status does not list $e for /usr (${sd_usr:-no /usr entry})")
