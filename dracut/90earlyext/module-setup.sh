@@ -42,6 +42,25 @@ _earlyext_unit() {
     return 1
 }
 
+# The network in the initrd only when needed. dracut's systemd-networkd module
+# (installed before this one) enables networkd in every initrd; this takes that out
+# and installs a generator that enables it again on boots whose kernel command line
+# asks for the network (rd.neednet=1, ip=). earlyext starts networkd by itself when
+# a download needs it. earlyext_network_on_demand="no" in dracut.conf keeps dracut's
+# behaviour (networkd on every boot).
+_earlyext_network_on_demand() {
+    if ! dracut_module_included systemd-networkd; then
+        dwarn "earlyext: no systemd-networkd in this initrd: extensions that must be downloaded at boot (selection files, sysupdate transfers) can't be; add_dracutmodules+=\" systemd-networkd \""
+        return 0
+    fi
+    [[ ${earlyext_network_on_demand:-yes} == yes ]] || return 0
+    $SYSTEMCTL -q --root "$initdir" disable \
+        systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service ||
+        dwarn "earlyext: could not disable systemd-networkd in the initrd: it starts on every boot"
+    inst_script "$moddir/earlyext-network-generator.sh" \
+        "$systemdutildir/system-generators/earlyext-network-generator"
+}
+
 install() {
     local bin unit
     bin=$(_earlyext_binary) || return 1
@@ -55,6 +74,22 @@ install() {
     # work (kernel modules inside extensions) runs depmod over the merged tree.
     inst_multiple kmod modprobe depmod
     inst_multiple -o udevadm losetup
+
+    # Downloads in the initrd (selection files, sysupdate transfers): systemctl, with
+    # which earlyext starts systemd-networkd when a download needs the network; the CA
+    # bundle for https:// (the first one earlyext itself looks for); gpgv for
+    # Verify=yes transfers. hwdb.d in extensions: systemd-hwdb compiles the merged one.
+    inst_multiple systemctl
+    inst_multiple -o gpgv systemd-hwdb
+    local ca
+    for ca in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt \
+              /etc/ssl/ca-bundle.pem /etc/ssl/cert.pem; do
+        if [[ -f $dracutsysrootdir$ca ]]; then
+            inst_simple "$ca"
+            break
+        fi
+    done
+    _earlyext_network_on_demand
 
     inst_simple "$unit" "$systemdsystemunitdir/earlyext.service"
     mkdir -p "$initdir$systemdsystemunitdir/initrd.target.wants"
