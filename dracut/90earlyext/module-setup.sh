@@ -54,9 +54,15 @@ _earlyext_network_on_demand() {
         return 0
     fi
     [[ ${earlyext_network_on_demand:-yes} == yes ]] || return 0
-    $SYSTEMCTL -q --root "$initdir" disable \
-        systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service ||
+    # networkd.service's Also= takes systemd-network-generator.service along, which
+    # turns ip= into .network files: that one stays enabled.
+    if $SYSTEMCTL -q --root "$initdir" disable \
+        systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service; then
+        $SYSTEMCTL -q --root "$initdir" enable systemd-network-generator.service ||
+            dwarn "earlyext: could not enable systemd-network-generator.service: ip= does nothing"
+    else
         dwarn "earlyext: could not disable systemd-networkd in the initrd: it starts on every boot"
+    fi
     inst_script "$moddir/earlyext-network-generator.sh" \
         "$systemdutildir/system-generators/earlyext-network-generator"
 }
