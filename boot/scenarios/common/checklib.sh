@@ -27,6 +27,8 @@ fail() {
   FAILED=1
 }
 info() { printf '%s\n' "$*" | sed 's/^/EARLYEXT-INFO /' >"$CHAN"; }
+# tick LABEL: an EARLYEXT-INFO line with the guest's uptime (where a check spends its time).
+tick() { local up _; read -r up _ </proc/uptime; info "t=${up}s $*"; }
 # report: free-form text for the host to show (make demo prints these lines).
 report() { printf '%s\n' "$*" | sed 's/^/EARLYEXT-REPORT /' >"$CHAN"; }
 

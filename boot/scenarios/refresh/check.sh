@@ -7,6 +7,7 @@
 
 DATA=/usr/share/earlyext-ticker/VERSION
 problems=()
+tick start
 # The service from version 1, and its main process.
 for _ in $(seq 30); do [[ -s /run/earlyext-ticker.state ]] && break; sleep 1; done
 svc_state=$(systemctl is-active earlyext-ticker.service 2>&1)
@@ -86,4 +87,5 @@ grep -qi 'nothing changed' <<<"$again_out" || problems+=("the second earlyext re
 if ((${#problems[@]})); then fail runtime-refresh-no-gap "$(printf '%s; ' "${problems[@]}")"
 else pass runtime-refresh-no-gap; fi
 
+tick done
 finish
