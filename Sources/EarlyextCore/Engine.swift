@@ -296,11 +296,11 @@ public struct Engine {
             } catch {
                 throw EarlyextError(.mount, "\(entry.name): cannot open \(hierarchy) in the image", errno: error)
             }
-            layerPaths.append(try stage.place(image.mount) + "/" + subdirectory)
+            layerPaths.append(try stage.place(image.mount, as: entry.name) + "/" + subdirectory)
             names.append(entry.name)
         }
-        let basePath = try stage.place(base.forOverlay)
-        let metadataPath = try stage.place(metadata.mount)
+        let basePath = try stage.place(base.forOverlay, as: "base" + hierarchy.replacingEvery("/", with: "-"))
+        let metadataPath = try stage.place(metadata.mount, as: "metadata" + hierarchy.replacingEvery("/", with: "-"))
         let kernel = KernelModules.runningKernel()
         if hierarchy == "/usr" {
             try generateEarlyBootFiles(names: names, layers: layerDescriptors, layerPaths: layerPaths, basePath: basePath,
