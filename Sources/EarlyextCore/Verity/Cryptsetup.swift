@@ -70,9 +70,9 @@ final class VerityContext {
 }
 
 /// The device-mapper side of the system.
-enum DeviceMapper {
+public enum DeviceMapper {
     /// True if this kernel has device-mapper (the control node or the misc device exists).
-    static var available: Bool {
+    public static var available: Bool {
         access("/dev/mapper/control", F_OK) == 0 || access("/sys/class/misc/device-mapper", F_OK) == 0
     }
 

@@ -85,12 +85,14 @@ public final class VerifiedImage {
                                         designator: inspected.designator, rootHash: evidence.rootHash,
                                         notes: inspected.notes)
         try checkDigest(digest, inspected, &evidence, &verification)
-        if case .refuse(let refusal) = decide(policy: policy, evidence: evidence) { throw refuse(refusal) }
+        if let refusal = evidenceRefusal(evidence) { throw refuse(refusal) }
 
         guard let verity = inspected.verity else {
             // No verity: the policy allowed it (any), so the filesystem is mounted as it is.
-            guard case .accept(let kind) = decide(policy: policy, evidence: evidence) else { preconditionFailure() }
-            verification.kind = kind
+            switch decide(policy: policy, evidence: evidence) {
+            case .refuse(let refusal): throw refuse(refusal)
+            case .accept(let kind): verification.kind = kind
+            }
             return try openPlain(candidate, inspected, verification)
         }
 
@@ -103,7 +105,7 @@ public final class VerifiedImage {
         } catch let error as ImageFault {
             throw refuse(.malformed(error.description))
         }
-        if case .refuse(let refusal) = decide(policy: policy, evidence: evidence) { throw refuse(refusal) }
+        if let refusal = evidenceRefusal(evidence) { throw refuse(refusal) }
         return try activate(candidate, inspected, verity, policy: policy, trust: trust,
                             evidence: evidence, verification: verification, refuse: refuse)
     }

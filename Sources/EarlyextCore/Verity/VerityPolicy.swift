@@ -167,15 +167,7 @@ public enum PolicyDecision: Equatable, Sendable {
 /// Then the policy: `signed` needs a trusted signature, `verity` needs a root hash.
 /// The kind is the strongest thing proven: signed, verity, digest, none.
 public func decide(policy: RequiredVerification, evidence: VerificationEvidence) -> PolicyDecision {
-    if case .mismatch(let expected, let actual) = evidence.digest {
-        return .refuse(.digestMismatch(expected: expected, actual: actual))
-    }
-    switch evidence.signature {
-    case .bad(let detail): return .refuse(.badSignature(detail))
-    case .untrusted(let detail): return .refuse(.untrustedSigner(detail))
-    case .absent, .trusted: break
-    }
-    if case .mismatch(let detail) = evidence.rootHashState { return .refuse(.rootHashMismatch(detail)) }
+    if let refusal = evidenceRefusal(evidence) { return .refuse(refusal) }
     let hasVerity = evidence.rootHash != nil
     var signed = false
     if case .trusted = evidence.signature { signed = true }
@@ -191,4 +183,20 @@ public func decide(policy: RequiredVerification, evidence: VerificationEvidence)
     if hasVerity { return .accept(.verity) }
     if case .matches = evidence.digest { return .accept(.digest) }
     return .accept(.none)
+}
+
+/// The evidence against an image, whatever the policy: a digest mismatch, a bad or untrusted
+/// signature, a tree that does not match its root hash (in that order). nil if there is none
+/// (yet): checks still to come may add some. `decide` starts with this.
+public func evidenceRefusal(_ evidence: VerificationEvidence) -> Refusal? {
+    if case .mismatch(let expected, let actual) = evidence.digest {
+        return .digestMismatch(expected: expected, actual: actual)
+    }
+    switch evidence.signature {
+    case .bad(let detail): return .badSignature(detail)
+    case .untrusted(let detail): return .untrustedSigner(detail)
+    case .absent, .trusted: break
+    }
+    if case .mismatch(let detail) = evidence.rootHashState { return .rootHashMismatch(detail) }
+    return nil
 }
