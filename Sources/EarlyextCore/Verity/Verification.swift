@@ -19,6 +19,8 @@ public struct Verification: Equatable, Sendable {
         case sidecar
         /// A GPT disk image (Discoverable Partitions Specification).
         case ddi
+        /// A directory extension: nothing to verify (allowed under `Require=any` only).
+        case directory
     }
 
     /// Who checked the signature.
