@@ -134,6 +134,12 @@ struct ImageRegion {
         return try reader.read(offset: self.offset + offset, count: count)
     }
 
+    /// posix_fadvise(WILLNEED): asks the kernel to read ahead (a hint; errors are ignored).
+    func prefetch(at offset: UInt64, count: UInt64) {
+        guard offset < size else { return }
+        _ = posix_fadvise(reader.descriptor.rawValue, off_t(self.offset + offset), off_t(min(count, size - offset)), POSIX_FADV_WILLNEED)
+    }
+
     func readInto(_ buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws {
         guard offset.addingReportingOverflow(UInt64(buffer.count)).partialValue <= size,
               !offset.addingReportingOverflow(UInt64(buffer.count)).overflow else {
@@ -183,7 +189,6 @@ extension VerityLayout {
     /// (a few MiB) whatever the image size. Also checks that unused digest slots are zero.
     func verifyAll(_ parameters: VerityParameters, rootHash: [UInt8]) throws {
         try checkTop(parameters, rootHash: rootHash)
-        let hasher = SaltedHasher(parameters)
         let levels = parameters.levels
         let hashBlock = UInt64(parameters.hashBlockSize)
         for (index, level) in levels.enumerated() {
@@ -198,14 +203,14 @@ extension VerityLayout {
                 let below = levels[index - 1]
                 (source, sourceOffset, sourceBlockSize, sourceBlocks) = (hash, below.firstBlock * hashBlock, parameters.hashBlockSize, below.blocks)
             }
-            try verifyLevel(parameters, hasher: hasher, level: index, source: source, sourceOffset: sourceOffset,
+            try verifyLevel(parameters, level: index, source: source, sourceOffset: sourceOffset,
                             sourceBlockSize: sourceBlockSize, sourceBlocks: sourceBlocks,
                             targetOffset: level.firstBlock * hashBlock, targetBlocks: level.blocks)
         }
     }
 
     /// Hashes `sourceBlocks` blocks and compares each digest with its slot in the target level.
-    private func verifyLevel(_ p: VerityParameters, hasher: SaltedHasher, level: Int, source: ImageRegion,
+    private func verifyLevel(_ p: VerityParameters, level: Int, source: ImageRegion,
                              sourceOffset: UInt64, sourceBlockSize: Int, sourceBlocks: UInt64,
                              targetOffset: UInt64, targetBlocks: UInt64) throws {
         let perBlock = UInt64(1) << UInt64(p.hashesPerBlockBits)
@@ -228,35 +233,58 @@ extension VerityLayout {
                 try hash.readInto(UnsafeMutableRawBufferPointer(rebasing: raw[0..<Int(targetCount) * p.hashBlockSize]),
                                   at: targetOffset + targetFirst * UInt64(p.hashBlockSize))
             }
-            try sourceBuffer.withUnsafeBytes { src in
-                try targetBuffer.withUnsafeBytes { dst in
-                    var digest = [UInt8](repeating: 0, count: p.digestSize)
-                    for i in 0..<Int(count) {
-                        let block = UnsafeRawBufferPointer(rebasing: src[i * sourceBlockSize..<(i + 1) * sourceBlockSize])
-                        hasher.digest(block, into: &digest)
-                        let slot = i * p.digestStride
-                        let stored = UnsafeRawBufferPointer(rebasing: dst[slot..<slot + p.digestSize])
-                        guard stored.elementsEqual(digest) else {
-                            let what = level == 0 ? "data block \(first + UInt64(i))" : "hash block \(first + UInt64(i)) of level \(level - 1)"
-                            throw VerityError("\(what) does not match its hash in the verity tree", mismatch: true)
-                        }
-                        if p.digestStride > p.digestSize,
-                           !dst[slot + p.digestSize..<slot + p.digestStride].allSatisfy({ $0 == 0 }) {
-                            throw VerityError("verity hash tree: padding after a digest is not zero", mismatch: true)
-                        }
+            // Start reading the next chunk while this one is hashed.
+            let next = first + count
+            if next < sourceBlocks {
+                let nextCount = min(sourceBlocksPerChunk, sourceBlocks - next)
+                source.prefetch(at: sourceOffset + next * UInt64(sourceBlockSize), count: nextCount * UInt64(sourceBlockSize))
+            }
+            let digests = sourceBuffer.withUnsafeBytes { src in
+                hashBlocks(p, UnsafeRawBufferPointer(rebasing: src[0..<Int(count) * sourceBlockSize]), blockSize: sourceBlockSize)
+            }
+            try targetBuffer.withUnsafeBytes { dst in
+                for i in 0..<Int(count) {
+                    let slot = i * p.digestStride
+                    guard dst[slot..<slot + p.digestSize].elementsEqual(digests[i * p.digestSize..<(i + 1) * p.digestSize]) else {
+                        let what = level == 0 ? "data block \(first + UInt64(i))" : "hash block \(first + UInt64(i)) of level \(level - 1)"
+                        throw VerityError("\(what) does not match its hash in the verity tree", mismatch: true)
                     }
-                    // Slots after the last digest of the level must be zero.
-                    if first + count == sourceBlocks {
-                        let used = Int(count) * p.digestStride
-                        guard dst[used..<Int(targetCount) * p.hashBlockSize].allSatisfy({ $0 == 0 }) else {
-                            throw VerityError("verity hash tree: unused digest slots at level \(level) are not zero", mismatch: true)
-                        }
+                    if p.digestStride > p.digestSize,
+                       !dst[slot + p.digestSize..<slot + p.digestStride].allSatisfy({ $0 == 0 }) {
+                        throw VerityError("verity hash tree: padding after a digest is not zero", mismatch: true)
+                    }
+                }
+                // Slots after the last digest of the level must be zero.
+                if first + count == sourceBlocks {
+                    let used = Int(count) * p.digestStride
+                    guard dst[used..<Int(targetCount) * p.hashBlockSize].allSatisfy({ $0 == 0 }) else {
+                        throw VerityError("verity hash tree: unused digest slots at level \(level) are not zero", mismatch: true)
                     }
                 }
             }
             first += count
         }
     }
+}
+
+/// The digests of the blocks in `blocks`, concatenated: on up to four threads (one per CPU)
+/// when there are enough blocks to be worth it, each with its own hasher.
+private func hashBlocks(_ p: VerityParameters, _ blocks: UnsafeRawBufferPointer, blockSize: Int) -> [UInt8] {
+    let count = blocks.count / blockSize
+    let threads = count >= 256 ? max(1, min(4, sysconf(Int32(_SC_NPROCESSORS_ONLN)))) : 1
+    let per = (count + threads - 1) / threads
+    let slices = stride(from: 0, to: count, by: per).map { $0..<min($0 + per, count) }
+    let parts = concurrentMap(slices, threads: threads) { range -> [UInt8] in
+        let hasher = SaltedHasher(p)
+        var out = [UInt8](repeating: 0, count: range.count * p.digestSize)
+        var digest = [UInt8](repeating: 0, count: p.digestSize)
+        for (n, i) in range.enumerated() {
+            hasher.digest(UnsafeRawBufferPointer(rebasing: blocks[i * blockSize..<(i + 1) * blockSize]), into: &digest)
+            out.replaceSubrange(n * p.digestSize..<(n + 1) * p.digestSize, with: digest)
+        }
+        return out
+    }
+    return parts.flatMap { $0 }
 }
 
 /// H(salt ‖ block) with the salt hashed once: each block starts from a copy of that state.
