@@ -29,10 +29,15 @@ size: release
 	@! nm $(BIN) | grep -qE '10Foundation|17_StringProcessing' || \
 	  { echo "size: Foundation or _StringProcessing is linked in; see which object: nm -u .build/release/EarlyextCore.build/*.o" >&2; exit 1; }
 
-# The privileged tests run the built binary, so build it first.
+# The privileged tests run the built binary, so build it first. The kernel-module tests take real
+# .ko files from the boot suite's kernel package (downloaded, never installed; cached).
 test: deps
 	$(SWIFT) build
-	$(SWIFT) test
+	@if [ "$$(id -u)" = 0 ]; then \
+	  kernel=$$(bash boot/build-kernel.sh) && \
+	  echo "EARLYEXT_TEST_KERNEL_MODULES=$$kernel/lib/modules/$$(cat $$kernel/kver)" > .build/test-env; \
+	else : > .build/test-env; fi
+	env $$(cat .build/test-env) $(SWIFT) test
 
 check: deps size test boot-test
 

@@ -174,18 +174,23 @@ public struct Engine {
         }
         var started = monotonicMilliseconds()
 
-        // Build every overlay before touching anything.
+        // Build every overlay before touching anything. The layers sit on a private stage while
+        // overlayfs takes them; the stage goes as soon as the overlays exist (or anything fails).
         var built: [(hierarchy: String, target: String, overlay: DetachedMount, base: BaseHierarchy)] = []
         let mergedNames = survey.plan.toMerge.map(\.name)
         var modules: [String: KernelModules.Contribution] = [:]
-        for hierarchy in extensionHierarchies {
-            let layers = survey.plan.layers(for: hierarchy)
-            if layers.isEmpty { continue }
-            let target = try environment.resolve(hierarchy)
-            let base = try BaseHierarchy.locate(hierarchy, target: target, environment: environment, previous: previous)
-            let overlay = try buildOverlay(hierarchy, layers: layers, listing: mergedNames, opened: survey.opened,
-                                           base: base, modules: &modules)
-            built.append((hierarchy, target, overlay, base))
+        if !survey.plan.toMerge.isEmpty {
+            let stage = try LayerStage(stateDir: environment.stateDir)
+            defer { stage.close() }
+            for hierarchy in extensionHierarchies {
+                let layers = survey.plan.layers(for: hierarchy)
+                if layers.isEmpty { continue }
+                let target = try environment.resolve(hierarchy)
+                let base = try BaseHierarchy.locate(hierarchy, target: target, environment: environment, previous: previous)
+                let overlay = try buildOverlay(hierarchy, layers: layers, listing: mergedNames, opened: survey.opened,
+                                               base: base, stage: stage, modules: &modules)
+                built.append((hierarchy, target, overlay, base))
+            }
         }
         survey.timings.append(("mount", monotonicMilliseconds() - started))
         started = monotonicMilliseconds()
@@ -211,7 +216,7 @@ public struct Engine {
                     throw error
                 }
                 hierarchies.append(StateRecord.Hierarchy(
-                    path: item.hierarchy, target: item.target, extensions: mergedNames,
+                    path: item.hierarchy, target: String(item.target.dropFirst(environment.root.count)), extensions: mergedNames,
                     baseWasMountPoint: item.base.wasMountPoint, published: outcome))
             }
             // A hierarchy merged before and empty now goes back to its base.
@@ -246,7 +251,7 @@ public struct Engine {
             throw EarlyextError(.requiredFailed, "required extension(s) not merged: " + reasons.joined(separator: ", "))
         }
         for h in hierarchies {
-            log.info("merged \(h.extensions.count) extension(s) into \(h.target): \(h.extensions.joined(separator: " "))")
+            log.info("merged \(h.extensions.count) extension(s) into \(h.hostPath(in: environment)): \(h.extensions.joined(separator: " "))")
         }
         if hierarchies.isEmpty { log.info("nothing to merge") }
         return record
@@ -255,27 +260,33 @@ public struct Engine {
     /// `layers` are the extensions with content in this hierarchy; `listing` is every merged
     /// extension, which systemd records in each hierarchy's metadata.
     func buildOverlay(_ hierarchy: String, layers: [PlanEntry], listing: [String], opened: [String: OpenedExtension],
-                      base: BaseHierarchy, modules: inout [String: KernelModules.Contribution]) throws -> DetachedMount {
+                      base: BaseHierarchy, stage: LayerStage,
+                      modules: inout [String: KernelModules.Contribution]) throws -> DetachedMount {
         let baseDirectory = try base.openDirectory()
         let metadata = try MetadataLayer(extensions: listing, like: baseDirectory)
-        var extensionLayers: [OwnedDescriptor] = []
+        let subdirectory = String(hierarchy.dropFirst())
+        var layerPaths: [String] = []
+        var layerDescriptors: [OwnedDescriptor] = []
         var names: [String] = []
         for entry in layers.reversed() {  // highest version on top
             guard let image = opened[entry.name] else { continue }
             do {
-                extensionLayers.append(OwnedDescriptor(try image.mount.openDirectory(String(hierarchy.dropFirst()))))
-                names.append(entry.name)
+                layerDescriptors.append(OwnedDescriptor(try image.mount.openDirectory(subdirectory)))
             } catch {
                 throw EarlyextError(.mount, "\(entry.name): cannot open \(hierarchy) in the image", errno: error)
             }
+            layerPaths.append(try stage.place(image.mount) + "/" + subdirectory)
+            names.append(entry.name)
         }
+        let basePath = try stage.place(base.forOverlay)
+        let metadataPath = try stage.place(metadata.mount)
         let kernel = KernelModules.runningKernel()
         if hierarchy == "/usr" {
-            try generateEarlyBootFiles(names: names, layers: extensionLayers, base: baseDirectory,
-                                       metadata: metadata, kernel: kernel, modules: &modules)
+            try generateEarlyBootFiles(names: names, layers: layerDescriptors, layerPaths: layerPaths, basePath: basePath,
+                                       metadata: metadata, metadataPath: metadataPath, kernel: kernel, modules: &modules)
         }
-        let overlay = try OverlayBuilder.build(hierarchy: hierarchy, metadata: metadata,
-                                               extensionLayers: extensionLayers, base: baseDirectory)
+        let overlay = try OverlayBuilder.build(hierarchy: hierarchy, metadata: metadata, metadataPath: metadataPath,
+                                               extensionLayers: layerPaths, base: basePath)
         let shipped = modules.values.flatMap(\.modules)
         if hierarchy == "/usr", !shipped.isEmpty {
             for name in KernelModules.unresolved(shipped, overlay: overlay, kernel: kernel) {
@@ -288,8 +299,8 @@ public struct Engine {
     /// What the merged /usr needs beyond the layers themselves: fresh kernel module indexes and
     /// a fresh hwdb.bin, generated over a writable staging overlay into the metadata layer. A
     /// failure here is reported and the merge goes on: the files still merge, only the index is stale.
-    func generateEarlyBootFiles(names: [String], layers: [OwnedDescriptor], base: borrowing FileDescriptor,
-                                metadata: MetadataLayer, kernel: String,
+    func generateEarlyBootFiles(names: [String], layers: [OwnedDescriptor], layerPaths: [String], basePath: String,
+                                metadata: MetadataLayer, metadataPath: String, kernel: String,
                                 modules: inout [String: KernelModules.Contribution]) throws {
         var hwdbShippers: [String] = []
         for (name, layer) in zip(names, layers) {
@@ -302,7 +313,8 @@ public struct Engine {
         }
         let moduleShippers = modules.filter { !$0.value.modules.isEmpty }.keys.sorted()
         guard !moduleShippers.isEmpty || !hwdbShippers.isEmpty else { return }
-        let staging = try OverlayBuilder.staging(hierarchy: "/usr", metadata: metadata, extensionLayers: layers, base: base)
+        let staging = try OverlayBuilder.staging(hierarchy: "/usr", metadataPath: metadataPath,
+                                                 extensionLayers: layerPaths, base: basePath)
         if !moduleShippers.isEmpty {
             do {
                 for complaint in try KernelModules.generateIndexes(staging: staging, kernel: kernel, scratch: environment.stateDir) {
@@ -339,7 +351,7 @@ public struct Engine {
     }
 
     func unmergeHierarchy(_ hierarchy: StateRecord.Hierarchy) throws {
-        let target = hierarchy.target
+        let target = hierarchy.hostPath(in: environment)
         let stash = BaseHierarchy.stashPath(hierarchy.path, stateDir: environment.stateDir)
         let table = try MountTable.current()
         if table.top(at: target).map(isOurMerge) ?? false {
@@ -359,7 +371,7 @@ public struct Engine {
 
     /// Is the recorded merge of this hierarchy still the one mounted?
     func isLive(_ hierarchy: StateRecord.Hierarchy) throws -> Bool {
-        try MountTable.current().top(at: hierarchy.target).map(isOurMerge) ?? false
+        try MountTable.current().top(at: hierarchy.hostPath(in: environment)).map(isOurMerge) ?? false
     }
 
     /// A mount is a sysext merge if its `.systemd-sysext/dev` names its own device (systemd's rule).

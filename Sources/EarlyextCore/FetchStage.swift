@@ -35,6 +35,24 @@ extension Engine {
     public func fetch(update: Bool) throws -> FetchReport {
         let started = monotonicMilliseconds()
         let host = try Host.detect(root: environment.rootForDisplay)
+        // Plan offline first: when nothing needs the network, nothing touches it (no listing,
+        // and in the initrd, no network brought up and no time spent waiting for one).
+        var offline = fetchOptions
+        offline.offline = true
+        let dry = try planFetches(root: environment.rootForDisplay, update: update, host: host,
+                                  log: Log(level: .error), options: offline)
+        guard update || dry.needsNetwork || !dry.problems.isEmpty || !dry.warnings.isEmpty else {
+            var report = FetchReport(plan: dry)
+            report.milliseconds = monotonicMilliseconds() - started
+            return report
+        }
+        if dry.needsNetwork && Coexistence.runningInInitrd && !fetchOptions.offline {
+            do {
+                try InitrdNetwork.bringUp(timeout: fetchOptions.networkTimeout, log: log)
+            } catch {
+                log.warning("\(error)")  // the downloads below fail with their own messages
+            }
+        }
         let plan = try planFetches(root: environment.rootForDisplay, update: update, host: host, log: log, options: fetchOptions)
         for warning in plan.warnings { log.warning(warning) }
         for problem in plan.problems { log.warning(problem) }

@@ -7,11 +7,16 @@ public struct StateRecord {
     public struct Hierarchy: Equatable {
         /// "/usr" or "/opt".
         public var path: String
-        /// Where it is mounted on the host, symlinks resolved inside the root: "/sysroot/usr".
+        /// Where it is mounted, inside the root, symlinks resolved: "/usr", or "/var/opt" when
+        /// ROOT/opt links there. Relative to the root, so that the booted system reads the initrd's
+        /// record right: the initrd merged ROOT=/sysroot, the booted system looks at /.
         public var target: String
         public var extensions: [String]
         public var baseWasMountPoint: Bool
         public var published: Publisher.Outcome?
+
+        /// The host path under `environment`'s root.
+        public func hostPath(in environment: Environment) -> String { environment.root + target }
     }
 
     public var root: String
@@ -99,7 +104,7 @@ public struct StateRecord {
                          ("target", .string(h.target)),
                          ("extensions", .array(h.extensions.map { .string($0) })),
                          ("base_was_mount_point", .bool(h.baseWasMountPoint)),
-                         ("published", h.published.map { .string("\($0)") } ?? .null)])
+                         ("published", h.published.map { .string($0.rawValue) } ?? .null)])
             })),
         ] + details)
     }
@@ -128,7 +133,7 @@ public struct StateRecord {
             return Hierarchy(path: path, target: h["target"]?.stringValue ?? path,
                              extensions: (h["extensions"]?.arrayValue ?? []).compactMap(\.stringValue),
                              baseWasMountPoint: h["base_was_mount_point"] == .bool(true),
-                             published: nil)
+                             published: h["published"]?.stringValue.flatMap(Publisher.Outcome.init(rawValue:)))
         }
         let known: Set<String> = ["version", "root", "merged_at", "hierarchies"]
         return StateRecord(root: json["root"]?.stringValue ?? "", mergedAt: json["merged_at"]?.stringValue ?? "",

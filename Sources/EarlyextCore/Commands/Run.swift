@@ -210,7 +210,7 @@ struct Commands {
         }
         var rows = [["HIERARCHY", "EXTENSIONS", "SINCE", "STATE"]]
         for (h, isLive) in zip(record.hierarchies, live) {
-            rows.append([h.target, h.extensions.joined(separator: " "), record.mergedAt,
+            rows.append([h.hostPath(in: environment), h.extensions.joined(separator: " "), record.mergedAt,
                          isLive ? "merged" : "NOT MOUNTED (unmerged behind earlyext's back?)"])
         }
         writeOutput(table(rows))

@@ -5,6 +5,8 @@ extension FetchOptions {
     /// - `Timeout=` a systemd time span (`30`, `30s`, `1min 30s`, `500ms`): both the connect
     ///   timeout and the stall timeout (no byte for that long; rounded up to whole seconds).
     /// - `Retries=` attempts after the first, 0 or more.
+    /// - `NetworkTimeout=` a time span: in the initrd, how long to wait for the network once a
+    ///   download needs it (default 60 s).
     /// Unknown keys are warnings; a bad value is an error naming the file, line and key, and
     /// leaves that option as it was.
     public mutating func apply(config: INIFile, source: String) -> (warnings: [String], errors: [String]) {
@@ -20,6 +22,12 @@ extension FetchOptions {
                 }
                 connectTimeout = seconds
                 stallTimeout = max(1, Int(seconds.rounded(.up)))
+            case "NetworkTimeout":
+                guard let seconds = parseTimeSpan(entry.value), seconds > 0 else {
+                    errors.append("\(place): '\(entry.value)' is not a time span (like 30s or 2min)")
+                    continue
+                }
+                networkTimeout = seconds
             case "Retries":
                 guard let count = Int(entry.value), count >= 0 else {
                     errors.append("\(place): '\(entry.value)' is not a number of retries")

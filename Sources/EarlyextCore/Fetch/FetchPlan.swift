@@ -15,6 +15,11 @@ public struct FetchPlan: Sendable {
     public var blocking: [String] = []
     /// Warnings (unknown keys, skipped manifest lines), also sent to the log.
     public var warnings: [String] = []
+    /// An offline plan found a transfer with nothing installed, whose source must be listed.
+    public var listingNeeded = false
+
+    /// Would doing this plan (or planning it online) use the network?
+    public var needsNetwork: Bool { !requests.isEmpty || listingNeeded }
 
     public init() {}
 }
@@ -98,6 +103,9 @@ public func planFetches(root: String, update: Bool, host: Host, log: Log,
         case .satisfied: plan.satisfied.append(transfer.name)
         case .fetch(let request): plan.requests.append(request)
         case .problem(let message): plan.problems.append(message)
+        case .needsListing(let message):
+            plan.problems.append(message)
+            plan.listingNeeded = true
         }
     }
     return plan
@@ -107,6 +115,8 @@ private enum TransferDecision {
     case satisfied
     case fetch(FetchRequest)
     case problem(String)
+    /// Offline, with nothing installed: only listing the source would tell.
+    case needsListing(String)
 }
 
 private func planTransfer(_ transfer: Transfer, root: String, update: Bool, fetcher: Fetcher,
@@ -138,7 +148,7 @@ private func planTransfer(_ transfer: Transfer, root: String, update: Bool, fetc
         return .satisfied
     }
     if fetcher.options.offline {
-        return .problem("\(origin): nothing installed in \(targetDirectory), and listing \(transfer.url) needs the network (offline)")
+        return .needsListing("\(origin): nothing installed in \(targetDirectory), and listing \(transfer.url) needs the network (offline)")
     }
 
     // The listing.

@@ -93,6 +93,8 @@ public struct FetchOptions: Equatable, Sendable {
     public var caFile: String?
     /// Never touch the network: `fetch` throws, and `planFetches` does not list sources.
     public var offline = false
+    /// In the initrd: how long to wait for the network (a default route) once a download needs it.
+    public var networkTimeout: Double = 60
     /// At most one progress line per this many seconds, and none for downloads shorter.
     public var progressInterval: Double = 1
     public var userAgent = "earlyext"

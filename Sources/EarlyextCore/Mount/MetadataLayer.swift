@@ -38,16 +38,6 @@ public final class MetadataLayer {
         }
     }
 
-    /// The layer's directory, as an `O_PATH` descriptor for `lowerdir+`.
-    func openLayer() throws -> FileDescriptor {
-        do { return try mount.openDirectory(Self.layer) } catch {
-            throw EarlyextError(.mount, "cannot open the metadata layer", errno: error)
-        }
-    }
-
-    /// Host paths of the layer and work directories, for a staging overlay's `upperdir`/`workdir`.
-    var upperPath: String { mount.procPath + "/" + Self.layer }
-    var workPath: String { mount.procPath + "/" + Self.work }
 
     /// Writes a file into the layer (relative to the hierarchy's root), creating its directories.
     func write(_ relative: String, bytes: [UInt8], mode: mode_t = 0o644) throws {

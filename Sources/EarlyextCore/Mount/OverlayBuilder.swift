@@ -8,12 +8,11 @@ public let extensionHierarchies = ["/usr", "/opt"]
 /// page-size limit on mount data that stops systemd-sysext 252 at 128 images does not apply.
 public enum OverlayBuilder {
     /// The merge: read-only, `nodev`. Layers from the top: the metadata layer, the extensions
-    /// (`extensionLayers`, highest version first), and last the base. Each is an `O_PATH`
-    /// directory descriptor. Seals the metadata layer with the overlay's device number.
-    public static func build(hierarchy: String, metadata: MetadataLayer, extensionLayers: [OwnedDescriptor],
-                             base: borrowing FileDescriptor) throws -> DetachedMount {
-        let metaDir = try metadata.openLayer()
-        let context = try overlayContext(hierarchy, lower: [metaDir.procPath] + extensionLayers.map(\.procPath) + [base.procPath])
+    /// (`extensionLayers`, highest version first), and last the base: paths of staged layers
+    /// (`LayerStage`). Seals the metadata layer with the overlay's device number.
+    static func build(hierarchy: String, metadata: MetadataLayer, metadataPath: String, extensionLayers: [String],
+                      base: String) throws -> DetachedMount {
+        let context = try overlayContext(hierarchy, lower: [metadataPath + "/" + MetadataLayer.layer] + extensionLayers + [base])
         let overlay: DetachedMount
         do {
             overlay = try context.mount(attributes: [.readOnly, .noDevices], label: "overlay for \(hierarchy)")
@@ -31,12 +30,12 @@ public enum OverlayBuilder {
     /// A writable overlay of the extensions and the base, whose upper directory is the metadata
     /// layer: tools run on it (depmod, …) see the merged tree, and what they write lands in the
     /// metadata layer, on top of everything. Dropped before the real merge is built.
-    static func staging(hierarchy: String, metadata: MetadataLayer, extensionLayers: [OwnedDescriptor],
-                        base: borrowing FileDescriptor) throws -> DetachedMount {
-        let context = try overlayContext(hierarchy, lower: extensionLayers.map(\.procPath) + [base.procPath])
+    static func staging(hierarchy: String, metadataPath: String, extensionLayers: [String],
+                        base: String) throws -> DetachedMount {
+        let context = try overlayContext(hierarchy, lower: extensionLayers + [base])
         do {
-            try context.set("upperdir", metadata.upperPath)
-            try context.set("workdir", metadata.workPath)
+            try context.set("upperdir", metadataPath + "/" + MetadataLayer.layer)
+            try context.set("workdir", metadataPath + "/" + MetadataLayer.work)
             return try context.mount(attributes: [.noDevices, .noSetuid], label: "staging overlay for \(hierarchy)")
         } catch {
             throw failure(hierarchy, "cannot create the staging overlay", context, error)

@@ -15,7 +15,7 @@ import Glibc
 /// at that place propagates into the old top itself and leaves a stacked copy. The old top is
 /// about to go, so it is made private first; peers of the parent still receive the change.
 public enum Publisher {
-    public enum Outcome: Equatable, Sendable { case beneath, onto, stackedFallback }
+    public enum Outcome: String, Equatable, Sendable { case beneath, onto, stackedFallback = "stacked-fallback" }
 
     public static func publish(_ overlay: DetachedMount, at target: String, log: Log) throws -> Outcome {
         let table = try MountTable.current()

@@ -16,9 +16,12 @@ struct Subprocess {
         }
     }
 
-    /// Finds `name` in the usual system directories (the initrd's PATH may be short).
+    /// The first executable `name` in $PATH, then in the usual system directories (the initrd's
+    /// PATH may be short, and a unit's may lack sbin).
     static func locate(_ name: String) -> String? {
-        for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] where access(dir + "/" + name, X_OK) == 0 {
+        let path = getenv("PATH").map { String(cString: $0) } ?? ""
+        for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        where !dir.isEmpty && access(dir + "/" + name, X_OK) == 0 {
             return dir + "/" + name
         }
         return nil

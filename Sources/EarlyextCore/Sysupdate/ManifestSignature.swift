@@ -37,7 +37,7 @@ public enum ManifestSignature {
         func failure(_ reason: String, errno: Errno? = nil) -> EarlyextError {
             EarlyextError(.fetch, "\(url): Verify=yes: \(reason)", errno: errno)
         }
-        guard let gpgv = findExecutable("gpgv") else {
+        guard let gpgv = Subprocess.locate("gpgv") else {
             throw failure("gpgv is not installed, so SHA256SUMS.gpg cannot be checked (install gpgv, or set Verify=no)")
         }
         guard let keyring else {
@@ -49,25 +49,18 @@ public enum ManifestSignature {
         } catch {
             throw failure("cannot create a temporary directory", errno: error)
         }
-        defer {
-            for name in ["SHA256SUMS", "SHA256SUMS.gpg", "output"] { unlink("\(directory)/\(name)") }
-            rmdir(directory)
-        }
-        let status: Int32
-        var output = ""
+        defer { removeTree(directory) }
+        let outcome: Subprocess.Outcome
         do {
             try writeFile("\(directory)/SHA256SUMS", manifest)
             try writeFile("\(directory)/SHA256SUMS.gpg", signature)
-            let outputFD = try openPath("\(directory)/output", O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
-            status = try runProcess(gpgv, [gpgv, "--homedir", directory, "--keyring", keyring,
-                                           "\(directory)/SHA256SUMS.gpg", "\(directory)/SHA256SUMS"],
-                                    outputFD: outputFD.rawValue)
-            output = (try? readTextFile(at: AT_FDCWD, "\(directory)/output")) ?? ""
+            outcome = try Subprocess(arguments: [gpgv, "--homedir", directory, "--keyring", keyring,
+                                                 "\(directory)/SHA256SUMS.gpg", "\(directory)/SHA256SUMS"]).run()
         } catch {
-            throw failure("cannot run \(gpgv)", errno: error)
+            throw failure("cannot run \(gpgv)", errno: error as? Errno)
         }
-        guard status == 0 else {
-            let lines = output.split(separator: "\n").map { $0.hasPrefix("gpgv: ") ? $0.dropFirst(6) : $0 }
+        guard outcome.succeeded else {
+            let lines = outcome.output.split(separator: "\n").map { $0.hasPrefix("gpgv: ") ? $0.dropFirst(6) : $0 }
             throw failure("SHA256SUMS.gpg does not verify against \(keyring): \(lines.suffix(2).joined(separator: "; "))")
         }
     }
