@@ -1,4 +1,5 @@
 import CCryptsetup
+import CKmod
 import CShim
 import Glibc
 
@@ -74,6 +75,24 @@ public enum DeviceMapper {
     /// True if this kernel has device-mapper (the control node or the misc device exists).
     public static var available: Bool {
         access("/dev/mapper/control", F_OK) == 0 || access("/sys/class/misc/device-mapper", F_OK) == 0
+    }
+
+    /// `available`, after loading dm_mod and dm_verity (libkmod, as modprobe would) if device-mapper
+    /// is not there yet: in an initrd without the static /dev/mapper/control node nothing else
+    /// would load it.
+    static func prepare() -> Bool {
+        if available { return true }
+        guard let context = kmod_new(nil, nil) else { return false }
+        defer { kmod_unref(context) }
+        for name in ["dm_mod", "dm_verity"] {
+            var list: OpaquePointer?
+            guard kmod_module_new_from_lookup(context, name, &list) == 0, let list else { continue }
+            defer { kmod_module_unref_list(list) }
+            guard let module = kmod_module_get_module(list) else { continue }
+            defer { kmod_module_unref(module) }
+            _ = kmod_module_probe_insert_module(module, 0, nil, nil, nil, nil)
+        }
+        return available
     }
 
     /// `dm_verity.require_signatures=1`: the kernel refuses verity devices without a signature.

@@ -179,7 +179,7 @@ public final class VerifiedImage {
         var evidence = startEvidence
         var verification = start
         let entry = candidate.entryPath
-        guard DeviceMapper.available else {
+        guard DeviceMapper.prepare() else {
             throw EarlyextError(.mount, "\(entry): this kernel has no device-mapper (/dev/mapper/control is missing): dm-verity cannot be set up")
         }
         let data = try attachLoop(verity.layout.data, entry: entry)
