@@ -77,6 +77,21 @@ public enum DeviceMapper {
         access("/dev/mapper/control", F_OK) == 0 || access("/sys/class/misc/device-mapper", F_OK) == 0
     }
 
+    /// Runs `body` holding the one lock for libcryptsetup: images are opened on several threads,
+    /// and libcryptsetup's device-mapper layer keeps global state that is not thread-safe.
+    static func serialized<T>(_ body: () throws -> T) rethrows -> T {
+        _ = initialized
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return try body()
+    }
+
+    nonisolated(unsafe) private static var lock = pthread_mutex_t()
+    private static let initialized: Bool = {
+        pthread_mutex_init(&lock, nil)
+        return true
+    }()
+
     /// `available`, after loading dm_mod and dm_verity (libkmod, as modprobe would) if device-mapper
     /// is not there yet: in an initrd without the static /dev/mapper/control node nothing else
     /// would load it.

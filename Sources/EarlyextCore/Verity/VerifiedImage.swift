@@ -184,125 +184,128 @@ public final class VerifiedImage {
         }
         let data = try attachLoop(verity.layout.data, entry: entry)
         let hash = try attachLoop(verity.layout.hash, entry: entry)
-        let context = try VerityContext(hashDevice: hash.path, dataDevice: data.path)
-        // libcryptsetup read the same superblock: it must agree with earlyext's reading.
-        if let theirs = context.parameters() {
-            let ours = verity.parameters
-            guard theirs.dataBlocks == ours.dataBlocks, theirs.dataBlockSize == UInt32(ours.dataBlockSize),
-                  theirs.hashBlockSize == UInt32(ours.hashBlockSize), theirs.hashName.lowercased() == ours.algorithm,
-                  theirs.saltSize == UInt32(ours.salt.count) else {
-                throw refuse(.malformed("libcryptsetup reads the verity superblock differently from earlyext"))
-            }
-        }
-        let rootHashHex = hexString(verity.rootHash)
-
-        // Try names until one is free (a merge being replaced may still hold the first).
-        var userspaceCheck: SignatureCheck?
-        func userspace() -> SignatureCheck {
-            if let userspaceCheck { return userspaceCheck }
-            let check = checkSignature(inspected, verity.rootHash, trust)
-            userspaceCheck = check
-            return check
-        }
-        var activatedName: String?
-        var kernelChecked = false
-        for attempt in 0..<16 {
-            let name = DeviceMapper.deviceName(image: candidate.name, rootHash: rootHashHex, attempt: attempt)
-            var result: Int32
-            if let signature = inspected.signature {
-                result = context.activateSigned(name: name, rootHash: verity.rootHash, signature: signature.bytes)
-                switch -result {
-                case 0:
-                    kernelChecked = true
-                case ENOKEY, EOPNOTSUPP:
-                    // ENOKEY: the kernel checks signatures but its keyrings do not hold the
-                    // signer's key. EOPNOTSUPP: this kernel cannot check dm-verity signatures
-                    // (no CONFIG_DM_VERITY_VERIFY_ROOTHASH_SIG). Either way earlyext checks the
-                    // signature against verity.d, and activates with the root hash only if it
-                    // verifies. A signature that fails is never dropped for an unsigned activation.
-                    switch userspace() {
-                    case .trusted:
-                        let why = -result == ENOKEY ? "the kernel's keyrings do not hold the signer's key"
-                                                    : "this kernel cannot check dm-verity signatures"
-                        verification.notes.append("signature checked in user space: \(why)")
-                        result = context.activate(name: name, rootHash: verity.rootHash)
-                    case .bad(let detail): throw refuse(.badSignature(detail))
-                    case .untrusted(let detail): throw refuse(.untrustedSigner(detail))
-                    }
-                case EKEYREJECTED:
-                    throw refuse(.badSignature("the kernel rejected the signature"))
-                case EEXIST, EBUSY:
-                    continue
-                default:
-                    // libcryptsetup 2.6 reports a signature the kernel rejected as EINVAL. Say what
-                    // user space finds; either way nothing is activated.
-                    switch userspace() {
-                    case .bad(let detail): throw refuse(.badSignature(detail))
-                    case .untrusted(let detail): throw refuse(.untrustedSigner(detail))
-                    case .trusted:
-                        throw EarlyextError(.mount, "\(entry): the kernel refused the signed dm-verity device although the signature verifies in user space\(context.lastMessage)",
-                                            errno: Errno(rawValue: -result))
-                    }
+        // libcryptsetup from here on: one image at a time (see DeviceMapper.serialized).
+        return try DeviceMapper.serialized { () throws -> VerifiedImage in
+            let context = try VerityContext(hashDevice: hash.path, dataDevice: data.path)
+            // libcryptsetup read the same superblock: it must agree with earlyext's reading.
+            if let theirs = context.parameters() {
+                let ours = verity.parameters
+                guard theirs.dataBlocks == ours.dataBlocks, theirs.dataBlockSize == UInt32(ours.dataBlockSize),
+                      theirs.hashBlockSize == UInt32(ours.hashBlockSize), theirs.hashName.lowercased() == ours.algorithm,
+                      theirs.saltSize == UInt32(ours.salt.count) else {
+                    throw refuse(.malformed("libcryptsetup reads the verity superblock differently from earlyext"))
                 }
-            } else {
-                result = context.activate(name: name, rootHash: verity.rootHash)
             }
-            if -result == EEXIST || -result == EBUSY { continue }
-            guard result >= 0 else {
-                let requires = DeviceMapper.requiresSignatures && inspected.signature == nil
-                    ? " (the kernel requires signed dm-verity devices: dm_verity.require_signatures)" : ""
-                throw EarlyextError(.mount, "\(entry): cannot activate dm-verity\(requires)\(context.lastMessage)", errno: Errno(rawValue: -result))
-            }
-            activatedName = name
-            break
-        }
-        guard let name = activatedName else {
-            throw EarlyextError(.mount, "\(entry): no free device-mapper name for earlyext-\(candidate.name)-…")
-        }
+            let rootHashHex = hexString(verity.rootHash)
 
-        // From here on, any failure tears the device down at once.
-        do {
-            if inspected.signature != nil {
-                switch userspace() {
-                case .trusted(let signer, let fingerprint):
-                    evidence.signature = .trusted(signer: signer, fingerprint: fingerprint)
-                case .untrusted where kernelChecked:
-                    // Trusted by the kernel's keyrings, not by verity.d: the kernel's word counts.
-                    evidence.signature = .trusted(signer: "(a key in the kernel's keyrings)", fingerprint: "")
-                    verification.notes.append("the signer is trusted by the kernel's keyrings, not by verity.d")
-                case .untrusted(let detail):
-                    throw refuse(.untrustedSigner(detail))
-                case .bad(let detail):
-                    // The kernel accepted what user space calls bad: refuse rather than guess.
-                    throw refuse(.badSignature(detail))
+            // Try names until one is free (a merge being replaced may still hold the first).
+            var userspaceCheck: SignatureCheck?
+            func userspace() -> SignatureCheck {
+                if let userspaceCheck { return userspaceCheck }
+                let check = checkSignature(inspected, verity.rootHash, trust)
+                userspaceCheck = check
+                return check
+            }
+            var activatedName: String?
+            var kernelChecked = false
+            for attempt in 0..<16 {
+                let name = DeviceMapper.deviceName(image: candidate.name, rootHash: rootHashHex, attempt: attempt)
+                var result: Int32
+                if let signature = inspected.signature {
+                    result = context.activateSigned(name: name, rootHash: verity.rootHash, signature: signature.bytes)
+                    switch -result {
+                    case 0:
+                        kernelChecked = true
+                    case ENOKEY, EOPNOTSUPP:
+                        // ENOKEY: the kernel checks signatures but its keyrings do not hold the
+                        // signer's key. EOPNOTSUPP: this kernel cannot check dm-verity signatures
+                        // (no CONFIG_DM_VERITY_VERIFY_ROOTHASH_SIG). Either way earlyext checks the
+                        // signature against verity.d, and activates with the root hash only if it
+                        // verifies. A signature that fails is never dropped for an unsigned activation.
+                        switch userspace() {
+                        case .trusted:
+                            let why = -result == ENOKEY ? "the kernel's keyrings do not hold the signer's key"
+                                                        : "this kernel cannot check dm-verity signatures"
+                            verification.notes.append("signature checked in user space: \(why)")
+                            result = context.activate(name: name, rootHash: verity.rootHash)
+                        case .bad(let detail): throw refuse(.badSignature(detail))
+                        case .untrusted(let detail): throw refuse(.untrustedSigner(detail))
+                        }
+                    case EKEYREJECTED:
+                        throw refuse(.badSignature("the kernel rejected the signature"))
+                    case EEXIST, EBUSY:
+                        continue
+                    default:
+                        // libcryptsetup 2.6 reports a signature the kernel rejected as EINVAL. Say what
+                        // user space finds; either way nothing is activated.
+                        switch userspace() {
+                        case .bad(let detail): throw refuse(.badSignature(detail))
+                        case .untrusted(let detail): throw refuse(.untrustedSigner(detail))
+                        case .trusted:
+                            throw EarlyextError(.mount, "\(entry): the kernel refused the signed dm-verity device although the signature verifies in user space\(context.lastMessage)",
+                                                errno: Errno(rawValue: -result))
+                        }
+                    }
+                } else {
+                    result = context.activate(name: name, rootHash: verity.rootHash)
                 }
-                verification.signatureCheckedBy = kernelChecked ? .kernel : .userspace
+                if -result == EEXIST || -result == EBUSY { continue }
+                guard result >= 0 else {
+                    let requires = DeviceMapper.requiresSignatures && inspected.signature == nil
+                        ? " (the kernel requires signed dm-verity devices: dm_verity.require_signatures)" : ""
+                    throw EarlyextError(.mount, "\(entry): cannot activate dm-verity\(requires)\(context.lastMessage)", errno: Errno(rawValue: -result))
+                }
+                activatedName = name
+                break
             }
-            switch decide(policy: policy, evidence: evidence) {
-            case .refuse(let refusal): throw refuse(refusal)
-            case .accept(let kind): verification.kind = kind
+            guard let name = activatedName else {
+                throw EarlyextError(.mount, "\(entry): no free device-mapper name for earlyext-\(candidate.name)-…")
             }
-            if case .trusted(let signer, let fingerprint) = evidence.signature {
-                verification.signer = signer
-                verification.signerFingerprint = fingerprint.isEmpty ? nil : fingerprint
+
+            // From here on, any failure tears the device down at once.
+            do {
+                if inspected.signature != nil {
+                    switch userspace() {
+                    case .trusted(let signer, let fingerprint):
+                        evidence.signature = .trusted(signer: signer, fingerprint: fingerprint)
+                    case .untrusted where kernelChecked:
+                        // Trusted by the kernel's keyrings, not by verity.d: the kernel's word counts.
+                        evidence.signature = .trusted(signer: "(a key in the kernel's keyrings)", fingerprint: "")
+                        verification.notes.append("the signer is trusted by the kernel's keyrings, not by verity.d")
+                    case .untrusted(let detail):
+                        throw refuse(.untrustedSigner(detail))
+                    case .bad(let detail):
+                        // The kernel accepted what user space calls bad: refuse rather than guess.
+                        throw refuse(.badSignature(detail))
+                    }
+                    verification.signatureCheckedBy = kernelChecked ? .kernel : .userspace
+                }
+                switch decide(policy: policy, evidence: evidence) {
+                case .refuse(let refusal): throw refuse(refusal)
+                case .accept(let kind): verification.kind = kind
+                }
+                if case .trusted(let signer, let fingerprint) = evidence.signature {
+                    verification.signer = signer
+                    verification.signerFingerprint = fingerprint.isEmpty ? nil : fingerprint
+                }
+                guard let node = DeviceMapper.node(named: name) ?? (access("/dev/mapper/\(name)", F_OK) == 0 ? "/dev/mapper/\(name)" : nil) else {
+                    throw EarlyextError(.mount, "\(entry): dm-verity device \(name) was created, but its /dev node is missing")
+                }
+                let fd: FileDescriptor
+                do { fd = try openPath(node, O_RDONLY | O_NOCTTY) } catch {
+                    throw EarlyextError(.mount, "\(entry): cannot open \(node)", errno: error as? Errno)
+                }
+                // Removed by the kernel when the last user (this descriptor, later the mount) goes.
+                let deferred = context.deactivate(name: name, deferred: true)
+                guard deferred >= 0 else {
+                    throw EarlyextError(.mount, "\(entry): cannot mark \(name) for deferred removal\(context.lastMessage)", errno: Errno(rawValue: -deferred))
+                }
+                return VerifiedImage(devicePath: node, verification: verification, deviceMapperName: name,
+                                     loopDevices: [data.path, hash.path], holds: [OwnedDescriptor(fd)])
+            } catch {
+                context.deactivate(name: name, deferred: false)
+                throw error
             }
-            guard let node = DeviceMapper.node(named: name) ?? (access("/dev/mapper/\(name)", F_OK) == 0 ? "/dev/mapper/\(name)" : nil) else {
-                throw EarlyextError(.mount, "\(entry): dm-verity device \(name) was created, but its /dev node is missing")
-            }
-            let fd: FileDescriptor
-            do { fd = try openPath(node, O_RDONLY | O_NOCTTY) } catch {
-                throw EarlyextError(.mount, "\(entry): cannot open \(node)", errno: error)
-            }
-            // Removed by the kernel when the last user (this descriptor, later the mount) goes.
-            let deferred = context.deactivate(name: name, deferred: true)
-            guard deferred >= 0 else {
-                throw EarlyextError(.mount, "\(entry): cannot mark \(name) for deferred removal\(context.lastMessage)", errno: Errno(rawValue: -deferred))
-            }
-            return VerifiedImage(devicePath: node, verification: verification, deviceMapperName: name,
-                                 loopDevices: [data.path, hash.path], holds: [OwnedDescriptor(fd)])
-        } catch {
-            context.deactivate(name: name, deferred: false)
-            throw error
         }
     }
 
