@@ -131,6 +131,15 @@ let policyCases: [PolicyCase] = [
         #expect(Refusal.noSignature.description.hasPrefix("no signature"))
     }
 
+    @Test func deviceMapperNames() {
+        let root = String(repeating: "3f", count: 32)
+        #expect(DeviceMapper.deviceName(image: "kubernetes", rootHash: root, attempt: 0) == "earlyext-kubernetes-3f3f3f3f3f3f")
+        #expect(DeviceMapper.deviceName(image: "kubernetes", rootHash: root, attempt: 2) == "earlyext-kubernetes-3f3f3f3f3f3f-2")
+        #expect(DeviceMapper.deviceName(image: "a b/c:ü", rootHash: root, attempt: 0) == "earlyext-a_b_c__-3f3f3f3f3f3f")
+        let long = DeviceMapper.deviceName(image: String(repeating: "x", count: 300), rootHash: root, attempt: 15)
+        #expect(long.utf8.count < 128)
+    }
+
     @Test func verificationJSON() throws {
         let v = Verification(kind: .signed, format: .ddi, policy: .signed, designator: .usr, rootHash: hash,
                              signer: "/CN=vendor", signerFingerprint: "cd", signatureCheckedBy: .kernel)
