@@ -172,6 +172,27 @@ public struct Engine {
         for entry in survey.plan.entries where entry.verdict == .skip {
             log.warning("\(entry.candidate?.entryPath ?? entry.name): \(entry.reason)")
         }
+        do {
+            return try build(survey: &survey, previous: previous, begin: begin)
+        } catch {
+            recordFailure(error, survey: survey, previous: previous)
+            throw error
+        }
+    }
+
+    /// A failed merge still leaves a record, so that `status` (also in the booted system) says why:
+    /// with no merge in place, a record of the attempt; with one, that record plus `last_error`.
+    func recordFailure(_ error: Error, survey: Survey, previous: StateRecord?) {
+        let message: (String, JSON) = ("last_error", .string("\(currentTimestamp()): \(error)"))
+        var record = StateRecord.load(from: environment.stateDir) ?? previous
+            ?? StateRecord(root: environment.rootForDisplay, mergedAt: currentTimestamp(), hierarchies: [], survey: survey)
+        record.details.removeAll { $0.0 == "last_error" }
+        record.details.append(message)
+        try? record.save(to: environment.stateDir)
+    }
+
+    /// mount and publish, from a survey.
+    func build(survey: inout Survey, previous: StateRecord?, begin: Double) throws -> StateRecord {
         var started = monotonicMilliseconds()
 
         // Build every overlay before touching anything. The layers sit on a private stage while

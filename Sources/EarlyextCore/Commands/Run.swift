@@ -235,6 +235,9 @@ struct Commands {
         for s in skipped {
             writeOutput("skipped \(s["name"]?.stringValue ?? "?"): \(s["reason"]?.stringValue ?? "")\n")
         }
+        if let error = record.details.first(where: { $0.0 == "last_error" })?.1.stringValue {
+            writeOutput("last merge attempt failed: \(error)\n")
+        }
         if let timings = record.details.first(where: { $0.0 == "timings_ms" })?.1.objectValue {
             writeOutput("timings (ms): " + timings.map { "\($0.0) \($0.1.render(pretty: false))" }.joined(separator: ", ") + "\n")
         }
