@@ -31,7 +31,7 @@ let package = Package(
         ),
         .target(
             name: "EarlyextCore",
-            dependencies: ["CShim", "CMount", "CKmod", "CCurl", "CCrypto"],
+            dependencies: ["CShim", "CMount", "CKmod", "CCurl", "CCrypto", "CCryptsetup"],
             swiftSettings: [.unsafeFlags(["-Osize"], .when(configuration: .release))]
         ),
         .executableTarget(
@@ -48,6 +48,12 @@ let package = Package(
             name: "CCrypto",
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
+        ),
+        // Verification (docs/verity.md): libcryptsetup activates dm-verity devices.
+        .systemLibrary(
+            name: "CCryptsetup",
+            pkgConfig: "libcryptsetup",
+            providers: [.apt(["libcryptsetup-dev"])]
         ),
         .testTarget(
             name: "EarlyextCoreTests",
