@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages earlyext needs to build and test, if any is missing. Idempotent.
 set -euo pipefail
 packages=(
-  pkg-config libmount-dev libblkid-dev libkmod-dev libcurl4-openssl-dev libssl-dev
+  pkg-config libmount-dev libblkid-dev libkmod-dev libcurl4-openssl-dev libssl-dev libcryptsetup-dev
+  cryptsetup-bin fdisk
   kmod gpgv gpg openssl udev
   squashfs-tools erofs-utils btrfs-progs e2fsprogs util-linux
   systemd

@@ -32,11 +32,19 @@ public final class TrustStore: @unchecked Sendable {
     public var fingerprints: [String] { certificates.map(certificateFingerprint) }
 
     /// Reads the trusted certificates under `root` (missing dirs are fine).
-    public static func load(root: String) throws -> TrustStore {
-        let files = try listConfigFiles(root: root, dirs: directories, suffixes: [".crt"])
+    public static func load(root: String) throws -> TrustStore { try load(roots: [root]) }
+
+    /// The certificates under every root in `roots` (in the initrd: the initrd's own, and
+    /// /sysroot's, which Ignition may have written).
+    public static func load(roots: [String]) throws -> TrustStore {
         var parts: [(String, String)] = []
-        for file in files.files { parts.append((file.path, file.text)) }
-        return fromPEM(parts, extraProblems: files.warnings)
+        var warnings: [String] = []
+        for root in roots {
+            let files = try listConfigFiles(root: root, dirs: directories, suffixes: [".crt"])
+            for file in files.files { parts.append((file.path, file.text)) }
+            warnings += files.warnings
+        }
+        return fromPEM(parts, extraProblems: warnings)
     }
 
     /// From PEM texts: (name, text). Each text may hold several certificates.
