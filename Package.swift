@@ -41,7 +41,7 @@ let package = Package(
         // Fetching (docs/fetch.md): libcurl for HTTP(S), OpenSSL's libcrypto for SHA-256.
         .systemLibrary(
             name: "CCurl",
-            pkgConfig: "libcurl",
+            // No pkgConfig: its -lcurl would load libcurl at every start; it is dlopen()ed (shim.h).
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .systemLibrary(
@@ -52,7 +52,7 @@ let package = Package(
         // Verification (docs/verity.md): libcryptsetup activates dm-verity devices.
         .systemLibrary(
             name: "CCryptsetup",
-            pkgConfig: "libcryptsetup",
+            // No pkgConfig: libcryptsetup is dlopen()ed on first use (shim.h).
             providers: [.apt(["libcryptsetup-dev"])]
         ),
         .testTarget(

@@ -12,24 +12,27 @@ final class VerityContext {
     private(set) var messages: [String] = []
 
     init(hashDevice: String, dataDevice: String) throws {
+        if let problem = ee_cryptsetup_load_error() {
+            throw EarlyextError(.mount, "cannot load \(EE_LIBCRYPTSETUP) for dm-verity: \(String(cString: problem))")
+        }
         var cd: OpaquePointer?
-        let r = crypt_init_data_device(&cd, hashDevice, dataDevice)
+        let r = ee_crypt_init_data_device(&cd, hashDevice, dataDevice)
         guard r == 0, let cd else {
             throw EarlyextError(.mount, "libcryptsetup cannot open \(hashDevice) and \(dataDevice)", errno: Errno(rawValue: -r))
         }
         device = cd
-        crypt_set_log_callback(cd, { level, message, context in
+        ee_crypt_set_log_callback(cd, { level, message, context in
             guard let message, let context, level == ee_CRYPT_LOG_ERROR else { return }
             let me = Unmanaged<VerityContext>.fromOpaque(context).takeUnretainedValue()
             me.messages.append(String(cString: message).replacingNewlines().trimmingCharacters())
         }, Unmanaged.passUnretained(self).toOpaque())
-        let loaded = crypt_load(cd, ee_crypt_verity_type(), nil)
+        let loaded = ee_crypt_load(cd, ee_crypt_verity_type(), nil)
         guard loaded == 0 else {
             throw EarlyextError(.invalidImage, "libcryptsetup cannot load the verity superblock\(lastMessage)", errno: Errno(rawValue: -loaded))
         }
     }
 
-    deinit { if let device { crypt_free(device) } }
+    deinit { if let device { ee_crypt_free(device) } }
 
     /// ": <last message>" or "".
     var lastMessage: String { messages.last.map { ": \($0)" } ?? "" }
@@ -37,7 +40,7 @@ final class VerityContext {
     /// The superblock as libcryptsetup read it, to compare with earlyext's own reading.
     func parameters() -> (dataBlocks: UInt64, dataBlockSize: UInt32, hashBlockSize: UInt32, hashName: String, saltSize: UInt32)? {
         var params = crypt_params_verity()
-        guard crypt_get_verity_info(device, &params) == 0 else { return nil }
+        guard ee_crypt_get_verity_info(device, &params) == 0 else { return nil }
         return (params.data_size, params.data_block_size, params.hash_block_size,
                 params.hash_name.map { String(cString: $0) } ?? "", params.salt_size)
     }
@@ -47,7 +50,7 @@ final class VerityContext {
     func activateSigned(name: String, rootHash: [UInt8], signature: [UInt8]) -> Int32 {
         rootHash.withUnsafeBytes { hash in
             signature.withUnsafeBytes { sig in
-                crypt_activate_by_signed_key(device, name, hash.baseAddress?.assumingMemoryBound(to: CChar.self), hash.count,
+                ee_crypt_activate_by_signed_key(device, name, hash.baseAddress?.assumingMemoryBound(to: CChar.self), hash.count,
                                              sig.baseAddress?.assumingMemoryBound(to: CChar.self), sig.count,
                                              ee_CRYPT_ACTIVATE_READONLY)
             }
@@ -58,7 +61,7 @@ final class VerityContext {
     /// only checks; earlyext never uses that (its own user-space check covers the tree).
     func activate(name: String, rootHash: [UInt8]) -> Int32 {
         rootHash.withUnsafeBytes { hash in
-            crypt_activate_by_volume_key(device, name, hash.baseAddress?.assumingMemoryBound(to: CChar.self), hash.count,
+            ee_crypt_activate_by_volume_key(device, name, hash.baseAddress?.assumingMemoryBound(to: CChar.self), hash.count,
                                          ee_CRYPT_ACTIVATE_READONLY)
         }
     }
@@ -66,7 +69,7 @@ final class VerityContext {
     /// crypt_deactivate_by_name; `deferred`: when the last user closes it.
     @discardableResult
     func deactivate(name: String, deferred: Bool) -> Int32 {
-        crypt_deactivate_by_name(device, name, deferred ? ee_CRYPT_DEACTIVATE_DEFERRED : 0)
+        ee_crypt_deactivate_by_name(device, name, deferred ? ee_CRYPT_DEACTIVATE_DEFERRED : 0)
     }
 }
 
