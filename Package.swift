@@ -31,7 +31,7 @@ let package = Package(
         ),
         .target(
             name: "EarlyextCore",
-            dependencies: ["CShim", "CMount", "CKmod", "CCurl", "CCrypto"],
+            dependencies: ["CShim", "CMount", "CKmod", "CCurl", "CCrypto", "CCryptsetup"],
             swiftSettings: [.unsafeFlags(["-Osize"], .when(configuration: .release))]
         ),
         .executableTarget(
@@ -41,13 +41,19 @@ let package = Package(
         // Fetching (docs/fetch.md): libcurl for HTTP(S), OpenSSL's libcrypto for SHA-256.
         .systemLibrary(
             name: "CCurl",
-            pkgConfig: "libcurl",
+            // No pkgConfig: its -lcurl would load libcurl at every start; it is dlopen()ed (shim.h).
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .systemLibrary(
             name: "CCrypto",
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
+        ),
+        // Verification (docs/verity.md): libcryptsetup activates dm-verity devices.
+        .systemLibrary(
+            name: "CCryptsetup",
+            // No pkgConfig: libcryptsetup is dlopen()ed on first use (shim.h).
+            providers: [.apt(["libcryptsetup-dev"])]
         ),
         .testTarget(
             name: "EarlyextCoreTests",

@@ -98,5 +98,7 @@ GP
 else
   echo "bench: gnuplot missing (apt-get install gnuplot-nox); no plot" >&2
 fi
+echo "== verify (signed 256 MiB DDI, user space; docs/verity.md)" >&2
+{ echo; bash bench/verity.sh; } >> "$out"
 echo "wrote $out" >&2
 cat "$out"

@@ -49,6 +49,8 @@ public struct Survey {
     public var inputs: [String]?
     /// What the fetch stage did, if it ran.
     public var fetched: FetchReport?
+    /// How each opened image was verified.
+    public var verified: [String: VerifiedExtension] = [:]
 }
 
 /// The pipeline of `design.md`: discover → plan → (fetch, verify: later) → mount → publish.
@@ -60,6 +62,14 @@ public struct Engine {
     public var required: Set<String> = []
     /// How to download (`[Fetch]` of earlyext.conf, `--offline`).
     public var fetchOptions = FetchOptions()
+    /// What verification every image needs (`[Policy] Require=` of earlyext.conf).
+    public var policy = PolicyConfig()
+    /// Stricter per-image policies (`Policy=` in selection files), by extension name.
+    public var imagePolicies: [String: RequiredVerification] = [:]
+    /// Expected SHA-256 of local images (`SHA256=` in selection files), by extension name.
+    public var expectedDigests: [String: String] = [:]
+    /// Trusted certificates for signed verity (`/etc/verity.d`, `/usr/lib/verity.d`).
+    public var trust: TrustStore = .empty
 
     public init(environment: Environment, log: Log) {
         self.environment = environment
@@ -90,7 +100,7 @@ public struct Engine {
     /// (nothing becomes visible), and plans. The opened images are kept for the mount stage.
     public func survey() throws -> Survey { survey(try discover()) }
 
-    func survey(_ discovered: Discovered) -> Survey {
+    func survey(_ discovered: Discovered, fetched: FetchReport? = nil) -> Survey {
         var timings = discovered.timings
         var started = monotonicMilliseconds()
         func lap(_ stage: String) {
@@ -99,28 +109,53 @@ public struct Engine {
             started = now
         }
         let candidates = discovered.discovery.candidates
-        let results = concurrentMap(candidates, threads: 4, Self.inspect)
+        var justFetched: [String: String] = [:]
+        for result in fetched?.results ?? [] { justFetched[result.name] = result.sha256 }
+        for candidate in candidates {
+            let effective = RequiredVerification.effective(global: policy.require, image: imagePolicies[candidate.name])
+            if effective.ignoredLooser {
+                log.warning("\(candidate.name): Policy= in its selection file is looser than [Policy] Require=\(policy.require.rawValue); the stricter applies")
+            }
+        }
+        let results = concurrentMap(candidates, threads: 4) { candidate in
+            self.inspect(candidate, architecture: discovered.host.architecture, digest:
+                justFetched[candidate.name].map(DigestCheck.verifiedAtFetch)
+                ?? self.expectedDigests[candidate.name].map { DigestCheck.verify(expected: $0) } ?? .none)
+        }
         var opened: [String: OpenedExtension] = [:]
+        var verifications: [String: VerifiedExtension] = [:]
         var inspections: [String: Result<Inspection, EarlyextError>] = [:]
         for (candidate, result) in zip(candidates, results) {
             inspections[candidate.name] = result.map(\.inspection)
-            if case .success(let success) = result { opened[candidate.name] = success.image }
+            if case .success(let success) = result {
+                opened[candidate.name] = success.image.opened
+                verifications[candidate.name] = success.image
+            }
         }
         lap("inspect")
         let plan = makePlan(host: discovered.host, discovery: discovered.discovery, inspections: inspections)
         lap("plan")
         return Survey(host: discovered.host, discovery: discovered.discovery, plan: plan, opened: opened,
-                      timings: timings, inputs: inputs(discovered))
+                      timings: timings, inputs: inputs(discovered), fetched: fetched, verified: verifications)
     }
 
-    /// Opens one candidate read-only and detached, and reads what the plan needs from it.
-    static func inspect(_ candidate: Candidate) -> Result<(image: OpenedExtension, inspection: Inspection), EarlyextError> {
+    /// verify + open: one candidate, read-only and detached, through verification under its
+    /// policy (docs/verity.md), and what the plan needs from it. A refusal is a skip with its reason.
+    func inspect(_ candidate: Candidate, architecture: String,
+                 digest: DigestCheck) -> Result<(image: VerifiedExtension, inspection: Inspection), EarlyextError> {
+        let required = RequiredVerification.effective(global: policy.require, image: imagePolicies[candidate.name]).policy
         do {
-            let image = try OpenedExtension.open(candidate)
+            let verified = try OpenedExtension.openVerified(candidate, policy: required, trust: trust,
+                                                            architecture: architecture, digest: digest)
+            let image = verified.opened
+            image.usrRoot = verified.designator == .usr
             let root = try image.mount.openDirectory("")
-            let inspection = Inspection(release: readExtensionRelease(imageRoot: root.rawValue, name: candidate.name),
-                                        hierarchies: hierarchiesPresent(imageRoot: root.rawValue))
-            return .success((image, inspection))
+            let inspection = Inspection(
+                release: readExtensionRelease(imageRoot: root.rawValue, name: candidate.name, usrRoot: image.usrRoot),
+                hierarchies: hierarchiesPresent(imageRoot: root.rawValue, usrRoot: image.usrRoot))
+            return .success((verified, inspection))
+        } catch let refusal as VerificationRefusal {
+            return .failure(EarlyextError(.invalidImage, "refused: \(refusal.refusal) (policy \(refusal.policy.rawValue))"))
         } catch {
             // The plan's reason is shown next to the entry path: don't name it twice.
             var failure = EarlyextError.wrapping(error, .invalidImage, candidate.entryPath)
@@ -164,14 +199,32 @@ public struct Engine {
             log.info("nothing changed since \(previous.mergedAt): the merge stays as it is")
             return previous
         }
-        var survey = survey(discovered)
-        if let fetched {
-            survey.timings.insert(("fetch", fetched.milliseconds), at: 0)
-            survey.fetched = fetched
-        }
+        var survey = survey(discovered, fetched: fetched)
+        if let fetched { survey.timings.insert(("fetch", fetched.milliseconds), at: 0) }
         for entry in survey.plan.entries where entry.verdict == .skip {
             log.warning("\(entry.candidate?.entryPath ?? entry.name): \(entry.reason)")
         }
+        do {
+            return try build(survey: &survey, previous: previous, begin: begin)
+        } catch {
+            recordFailure(error, survey: survey, previous: previous)
+            throw error
+        }
+    }
+
+    /// A failed merge still leaves a record, so that `status` (also in the booted system) says why:
+    /// with no merge in place, a record of the attempt; with one, that record plus `last_error`.
+    func recordFailure(_ error: Error, survey: Survey, previous: StateRecord?) {
+        let message: (String, JSON) = ("last_error", .string("\(currentTimestamp()): \(error)"))
+        var record = StateRecord.load(from: environment.stateDir) ?? previous
+            ?? StateRecord(root: environment.rootForDisplay, mergedAt: currentTimestamp(), hierarchies: [], survey: survey)
+        record.details.removeAll { $0.0 == "last_error" }
+        record.details.append(message)
+        try? record.save(to: environment.stateDir)
+    }
+
+    /// mount and publish, from a survey.
+    func build(survey: inout Survey, previous: StateRecord?, begin: Double) throws -> StateRecord {
         var started = monotonicMilliseconds()
 
         // Build every overlay before touching anything. The layers sit on a private stage while
@@ -264,22 +317,21 @@ public struct Engine {
                       modules: inout [String: KernelModules.Contribution]) throws -> DetachedMount {
         let baseDirectory = try base.openDirectory()
         let metadata = try MetadataLayer(extensions: listing, like: baseDirectory)
-        let subdirectory = String(hierarchy.dropFirst())
         var layerPaths: [String] = []
         var layerDescriptors: [OwnedDescriptor] = []
         var names: [String] = []
         for entry in layers.reversed() {  // highest version on top
-            guard let image = opened[entry.name] else { continue }
+            guard let image = opened[entry.name], let subdirectory = image.directory(for: hierarchy) else { continue }
             do {
                 layerDescriptors.append(OwnedDescriptor(try image.mount.openDirectory(subdirectory)))
             } catch {
                 throw EarlyextError(.mount, "\(entry.name): cannot open \(hierarchy) in the image", errno: error)
             }
-            layerPaths.append(try stage.place(image.mount) + "/" + subdirectory)
+            layerPaths.append(try stage.place(image.mount, as: entry.name) + (subdirectory.isEmpty ? "" : "/" + subdirectory))
             names.append(entry.name)
         }
-        let basePath = try stage.place(base.forOverlay)
-        let metadataPath = try stage.place(metadata.mount)
+        let basePath = try stage.place(base.forOverlay, as: "base" + hierarchy.replacingEvery("/", with: "-"))
+        let metadataPath = try stage.place(metadata.mount, as: "metadata" + hierarchy.replacingEvery("/", with: "-"))
         let kernel = KernelModules.runningKernel()
         if hierarchy == "/usr" {
             try generateEarlyBootFiles(names: names, layers: layerDescriptors, layerPaths: layerPaths, basePath: basePath,

@@ -21,12 +21,16 @@ let strictAttribute = "user.extension-release.strict"
 /// - otherwise exactly one other `extension-release.*` regular file in that directory whose xattr
 ///   `user.extension-release.strict` parses as false; none or several such files → missing.
 /// Paths are resolved inside the image: a symlink leaving it is refused. Files are read up to 64 KiB.
-public func readExtensionRelease(imageRoot: Int32, name: String) -> ReleaseLookup {
+///
+/// `usrRoot`: the image's root is its /usr (a DDI with a `usr` partition), so `/usr/lib/…` is
+/// looked up as `/lib/…`. Messages keep the `/usr/…` names.
+public func readExtensionRelease(imageRoot: Int32, name: String, usrRoot: Bool = false) -> ReleaseLookup {
     let image = "the image"
     guard isValidImageName(name) else { return .refused("invalid extension name '\(name)'") }
+    let inImage = { (path: String) in usrRoot && path.hasPrefix("/usr/") ? String(path.dropFirst(4)) : path }
 
     do {
-        _ = try resolve(inside: imageRoot, "/usr/lib/os-release", rootName: image)
+        _ = try resolve(inside: imageRoot, inImage("/usr/lib/os-release"), rootName: image)
         return .refused("image contains /usr/lib/os-release; an extension must not carry an OS identity")
     } catch where error.isNotFound {
         // As it should be.
@@ -36,10 +40,10 @@ public func readExtensionRelease(imageRoot: Int32, name: String) -> ReleaseLooku
 
     let expected = "\(extensionReleaseDirectory)/extension-release.\(name)"
     do {
-        let resolved = try resolve(inside: imageRoot, expected, rootName: image)
+        let resolved = try resolve(inside: imageRoot, inImage(expected), rootName: image)
         return readRelease(imageRoot, resolved, shownAs: expected)
     } catch where error.isNotFound {
-        return fallbackRelease(imageRoot, expected: expected)
+        return fallbackRelease(imageRoot, expected: expected, directoryInImage: inImage(extensionReleaseDirectory))
     } catch {
         return .refused("cannot read \(expected): \(error.reason)")
     }
@@ -60,11 +64,11 @@ private func readRelease(_ imageRoot: Int32, _ resolved: ResolvedPath, shownAs p
 
 /// The fallback for images whose file name was changed on deployment: the one extension-release
 /// file whose author marked it `user.extension-release.strict=false`.
-private func fallbackRelease(_ imageRoot: Int32, expected: String) -> ReleaseLookup {
+private func fallbackRelease(_ imageRoot: Int32, expected: String, directoryInImage: String) -> ReleaseLookup {
     let missing = "no extension-release file: \(expected) does not exist"
     let directory: ResolvedPath
     do {
-        directory = try resolve(inside: imageRoot, extensionReleaseDirectory, rootName: "the image")
+        directory = try resolve(inside: imageRoot, directoryInImage, rootName: "the image")
     } catch where error.isNotFound {
         return .missing(missing)
     } catch {
@@ -123,9 +127,11 @@ func parseBoolean(_ text: String) -> Bool? {
 /// The hierarchies (`/usr`, `/opt`) the image has content for. systemd's sysext merges an image into
 /// a hierarchy only if the hierarchy, resolved inside the image, is a directory that is not empty
 /// (`dir_is_empty(…, ignore_hidden_or_backup=false)`: any entry counts, hidden ones too).
-public func hierarchiesPresent(imageRoot: Int32) -> [String] {
-    ["/usr", "/opt"].filter { hierarchy in
-        guard let resolved = try? resolve(inside: imageRoot, hierarchy, rootName: "the image"),
+///
+/// `usrRoot`: the image's root is its /usr (a `usr` DDI partition): it can only fill /usr.
+public func hierarchiesPresent(imageRoot: Int32, usrRoot: Bool = false) -> [String] {
+    (usrRoot ? ["/usr"] : ["/usr", "/opt"]).filter { hierarchy in
+        guard let resolved = try? resolve(inside: imageRoot, usrRoot ? "/" : hierarchy, rootName: "the image"),
               resolved.isDirectory,
               let fd = try? openAt(imageRoot, resolved.relative, O_RDONLY | O_DIRECTORY | O_NOFOLLOW),
               let entries = try? directoryEntries(fd.rawValue)

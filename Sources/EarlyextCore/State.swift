@@ -55,10 +55,16 @@ public struct StateRecord {
                     ("source", .string(entry.candidate?.entryPath ?? "")),
                     ("format", .string(image?.format ?? entry.candidate?.kind.rawValue ?? "")),
                     ("hierarchies", .array(entry.hierarchies.map { .string($0) })),
-                    ("verification", .string("none (policy any; local image)")),
                     ("reason", .string(entry.reason)),
                 ]
-                if let loop = image?.loopDevice { fields.append(("loop_device", .string(loop))) }
+                if let verified = survey.verified[entry.name] {
+                    fields.append(("verified", .string(verified.verification.summary)))
+                    fields.append(("verification", verified.verification.json))
+                    if let dm = verified.deviceMapperName { fields.append(("device_mapper", .string(dm))) }
+                    if !verified.loopDevices.isEmpty { fields.append(("loop_devices", .array(verified.loopDevices.map(JSON.string)))) }
+                } else if let loop = image?.loopDevice {
+                    fields.append(("loop_device", .string(loop)))
+                }
                 if let contribution = modules[entry.name] {
                     fields.append(("modules", .array(contribution.modules.map(JSON.string))))
                     if !contribution.otherKernels.isEmpty {

@@ -67,12 +67,14 @@ struct FailureTests {
         fact loops "$(settled_loops)"
         fact message "$(head -1 "$W/err")"
         fact lines "$(wc -l < "$W/err")"
+        fact status_says "$(ee status 2>/dev/null | grep -c 'last merge attempt failed: .*/usr')"
         """#)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r["status"] == "3", "failed, but nothing required: the boot goes on")
         #expect(r["unchanged"] == "yes")
         #expect(r["loops"] == "0")
         #expect((r["message"] ?? "").contains("/usr"), "\(r["message"] ?? "")")
+        #expect(r["status_says"] == "1", "status reports the failed attempt")
     }
 
     /// The overlay itself fails (more lower layers than overlayfs allows, 500): the merge is

@@ -32,8 +32,12 @@ public func run(arguments: [String]) -> Int32 {
         let environment = Environment(root: options.root ?? Environment.defaultRoot(),
                                       stateDir: options.stateDir ?? "/run/earlyext")
         var engine = Engine(environment: environment, log: log)
-        engine.required = Engine.requiredExtensions(root: environment.rootForDisplay)
-        engine.fetchOptions = fetchOptions(options, environment: environment, log: log)
+        do {
+            try configure(&engine, options: options)
+        } catch {
+            log.error("\(error)")
+            return ExitStatus.failure
+        }
         do {
             try Commands(engine: engine, options: options).run(command, operands: operands)
             return ExitStatus.success
@@ -46,9 +50,13 @@ public func run(arguments: [String]) -> Int32 {
     }
 }
 
-/// FetchOptions from the command line (`--offline`) and `[Fetch]` of ROOT/etc/earlyext/earlyext.conf.
-/// A bad value there is reported and the default used: a typo must not stop a boot.
-func fetchOptions(_ options: Options, environment: Environment, log: Log) -> FetchOptions {
+/// The engine's configuration: ROOT/etc/earlyext/earlyext.conf (`[Fetch]`, `[Policy]`), the
+/// selection files (required names, per-image policies and digests), the trusted certificates.
+/// - A bad `[Fetch]` value is reported and the default used: a typo must not stop a boot.
+/// - A bad `[Policy]` fails the run: a broken policy must never become `Require=any`.
+func configure(_ engine: inout Engine, options: Options) throws {
+    let environment = engine.environment
+    let log = engine.log
     var fetch = FetchOptions()
     fetch.offline = options.offline
     fetch.caFile = FetchOptions.defaultCABundle(root: environment.rootForDisplay)
@@ -56,11 +64,34 @@ func fetchOptions(_ options: Options, environment: Environment, log: Log) -> Fet
     if let text = try? readTextFile(at: AT_FDCWD, path) {
         let config = INIFile.parse(text)
         for problem in config.problems { log.error("\(path): \(problem)") }
-        let (warnings, errors) = fetch.apply(config: config, source: path)
-        for warning in warnings { log.warning(warning) }
-        for error in errors { log.error(error) }
+        let fetchResult = fetch.apply(config: config, source: path)
+        let policyResult = engine.policy.apply(config: config, source: path)
+        for warning in fetchResult.warnings + policyResult.warnings { log.warning(warning) }
+        for error in fetchResult.errors { log.error(error) }
+        if !policyResult.errors.isEmpty {
+            throw EarlyextError(.config, policyResult.errors.joined(separator: "; "))
+        }
     }
-    return fetch
+    engine.fetchOptions = fetch
+    engine.required = Engine.requiredExtensions(root: environment.rootForDisplay)
+    if let selections = try? readSelections(root: environment.rootForDisplay) {
+        for selection in selections.selections {
+            if let text = selection.policy, let policy = RequiredVerification(rawValue: text) {
+                engine.imagePolicies[selection.name] = policy
+            }
+            if let digest = selection.sha256 { engine.expectedDigests[selection.name] = digest }
+        }
+    }
+    // In the initrd, the initrd's own verity.d counts as well as the root's (which Ignition may
+    // have written).
+    var roots = [environment.rootForDisplay]
+    if Coexistence.runningInInitrd && !environment.root.isEmpty { roots.append("/") }
+    do {
+        engine.trust = try TrustStore.load(roots: roots)
+        for problem in engine.trust.problems { log.warning(problem) }
+    } catch {
+        log.warning("cannot read the trusted certificates: \(error)")
+    }
 }
 
 func writeOutput(_ text: String) {
@@ -221,7 +252,7 @@ struct Commands {
             for e in extensions {
                 detail.append([e["name"]?.stringValue ?? "?", e["version"]?.stringValue ?? "-",
                                e["format"]?.stringValue ?? "-", e["source"]?.stringValue ?? "-",
-                               e["verification"]?.stringValue ?? "-"])
+                               e["verified"]?.stringValue ?? "-"])
             }
             writeOutput(table(detail))
             for e in extensions {
@@ -235,6 +266,9 @@ struct Commands {
         for s in skipped {
             writeOutput("skipped \(s["name"]?.stringValue ?? "?"): \(s["reason"]?.stringValue ?? "")\n")
         }
+        if let error = record.details.first(where: { $0.0 == "last_error" })?.1.stringValue {
+            writeOutput("last merge attempt failed: \(error)\n")
+        }
         if let timings = record.details.first(where: { $0.0 == "timings_ms" })?.1.objectValue {
             writeOutput("timings (ms): " + timings.map { "\($0.0) \($0.1.render(pretty: false))" }.joined(separator: ", ") + "\n")
         }
@@ -242,50 +276,62 @@ struct Commands {
 
     // MARK: verify
 
-    /// Checks images against the host without merging: format, release file, match.
+    /// Checks images against the host and the policy without merging: verification (digest,
+    /// dm-verity hash tree, signature; docs/verity.md), then the release file and the host match.
     func verify(_ images: [String]) throws {
         let environment = engine.environment
         let host = try Host.detect(root: environment.rootForDisplay)
         var failures = 0
+        var results: [JSON] = []
         for path in images {
-            let verdict = verifyOne(path, host: host)
-            switch verdict {
-            case .success(let reason): writeOutput("\(path): ok: \(reason)\n")
-            case .failure(let error):
-                failures += 1
-                writeOutput("\(path): refused: \(error.message)\(error.errno.map { ": \($0)" } ?? "")\n")
-            }
+            let (accepted, line, verification) = verifyOne(path, host: host)
+            if !accepted { failures += 1 }
+            results.append(.object([("image", .string(path)), ("accepted", .bool(accepted)), ("reason", .string(line)),
+                                    ("verification", verification.map(\.json) ?? .null)]))
+            if !options.json { writeOutput("\(path): \(accepted ? "ok" : "refused"): \(line)\n") }
         }
+        if options.json { writeOutput(JSON.array(results).render(pretty: true) + "\n") }
         if failures > 0 {
             throw EarlyextError(.invalidImage, "\(failures) of \(images.count) image(s) refused")
         }
     }
 
-    func verifyOne(_ path: String, host: Host) -> Result<String, EarlyextError> {
-        do {
-            let st: stat
-            do { st = try statAt(AT_FDCWD, path) } catch {
-                throw EarlyextError(.invalidImage, "cannot stat", errno: error)
+    func verifyOne(_ path: String, host: Host) -> (Bool, String, Verification?) {
+        let st: stat
+        do { st = try statAt(AT_FDCWD, path) } catch {
+            return (false, "cannot stat: \(error)", nil)
+        }
+        let kind: EntryKind = ee_s_isdir(st.st_mode) != 0 ? .directory : (ee_s_isblk(st.st_mode) != 0 ? .block : .raw)
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        let name = strippingSuffixes(base, raw: kind == .raw)
+        var verification: Verification?
+        if kind != .directory {
+            let verdict = verifyImage(path: path, policy: engine.policy.require, trust: engine.trust,
+                                      architecture: host.architecture)
+            guard verdict.accepted else { return (false, verdict.reason, verdict.verification) }
+            verification = verdict.verification
+            // Without device-mapper an image with verity data cannot be mounted verified; its
+            // hash tree and signature were checked above, its release file is not.
+            if verdict.verification.kind == .verity || verdict.verification.kind == .signed, !DeviceMapper.available {
+                return (true, verdict.reason + "; release file not checked (no device-mapper here)", verification)
             }
-            let kind: EntryKind = ee_s_isdir(st.st_mode) != 0 ? .directory : (ee_s_isblk(st.st_mode) != 0 ? .block : .raw)
-            let base = path.split(separator: "/").last.map(String.init) ?? path
-            let name = strippingSuffixes(base, raw: kind == .raw)
-            let candidate = Candidate(name: name, searchDir: "", entryPath: path, resolvedPath: path, kind: kind)
-            let image = try OpenedExtension.open(candidate)
-            let root = try image.mount.openDirectory("")
-            switch readExtensionRelease(imageRoot: root.rawValue, name: name) {
+        }
+        let candidate = Candidate(name: name, searchDir: "", entryPath: path, resolvedPath: path, kind: kind)
+        switch engine.inspect(candidate, architecture: host.architecture, digest: .none) {
+        case .failure(let error):
+            return (false, error.description, verification)
+        case .success(let result):
+            switch result.inspection.release {
             case .missing(let reason), .refused(let reason):
-                throw EarlyextError(.invalidImage, reason)
+                return (false, reason, verification)
             case .found(let release, _):
-                switch matchExtension(name: name, release: release, host: host) {
-                case .incompatible(let reason): throw EarlyextError(.invalidImage, reason)
-                case .compatible:
-                    let hierarchies = hierarchiesPresent(imageRoot: root.rawValue)
-                    return .success("\(image.format), extension \(name), matches host, hierarchies \(hierarchies.joined(separator: " "))")
+                if case .incompatible(let reason) = matchExtension(name: name, release: release, host: host) {
+                    return (false, reason, verification)
                 }
+                let how = (verification ?? result.image.verification).summary
+                return (true, "\(result.image.opened.format), extension \(name), matches host, hierarchies \(result.inspection.hierarchies.joined(separator: " ")); \(how)",
+                        verification ?? result.image.verification)
             }
-        } catch {
-            return .failure(EarlyextError.wrapping(error, .invalidImage, path))
         }
     }
 }

@@ -65,8 +65,7 @@ public enum Coexistence {
 
     /// systemd parses the value as a boolean.
     static func asksForReload(_ value: String?) -> Bool {
-        guard let value else { return false }
-        return ["1", "yes", "y", "true", "t", "on"].contains(value.lowercased())
+        value.flatMap(parseBoolean) ?? false
     }
 
     static func perform(_ action: ReloadAction, log: Log) {

@@ -11,10 +11,13 @@ final class CurlEasy {
     /// CURLOPT_ERRORBUFFER: libcurl's detailed message for the last failure.
     private let errorBuffer: UnsafeMutablePointer<CChar>
 
-    /// curl_easy_init().
+    /// curl_easy_init(), loading libcurl on first use (CCurl/shim.h).
     init() throws(CurlError) {
+        if let problem = ee_curl_load_error() {
+            throw CurlError(code: CURLE_FAILED_INIT, detail: "cannot load \(EE_LIBCURL): \(String(cString: problem))")
+        }
         guard curlGlobalInit == CURLE_OK else { throw CurlError(code: curlGlobalInit, detail: "curl_global_init") }
-        guard let handle = curl_easy_init() else { throw CurlError(code: CURLE_FAILED_INIT, detail: "curl_easy_init") }
+        guard let handle = ee_curl_easy_init() else { throw CurlError(code: CURLE_FAILED_INIT, detail: "curl_easy_init") }
         self.handle = handle
         errorBuffer = .allocate(capacity: Int(ee_CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(ee_CURL_ERROR_SIZE) + 1)
@@ -22,13 +25,13 @@ final class CurlEasy {
     }
 
     deinit {
-        curl_easy_cleanup(handle)
+        ee_curl_easy_cleanup(handle)
         errorBuffer.deallocate()
     }
 
     /// curl_easy_reset(), keeping the error buffer.
     func reset() throws(CurlError) {
-        curl_easy_reset(handle)
+        ee_curl_easy_reset(handle)
         errorBuffer[0] = 0
         try set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
     }
@@ -70,7 +73,7 @@ final class CurlEasy {
     /// curl_easy_perform(): the transfer, synchronously. Returns libcurl's result code.
     func perform() -> CURLcode {
         errorBuffer[0] = 0
-        return curl_easy_perform(handle)
+        return ee_curl_easy_perform(handle)
     }
 
     /// curl_easy_getinfo(CURLINFO_RESPONSE_CODE): the last HTTP status (0 for file://).
@@ -97,7 +100,7 @@ final class CurlEasy {
     /// The reason for `code`: libcurl's error buffer when it has one, else curl_easy_strerror().
     func message(for code: CURLcode) -> String {
         let detail = String(cString: errorBuffer)
-        return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+        return detail.isEmpty ? String(cString: ee_curl_easy_strerror(code)) : detail
     }
 }
 
@@ -105,5 +108,5 @@ final class CurlEasy {
 struct CurlError: Error, CustomStringConvertible {
     var code: CURLcode
     var detail: String
-    var description: String { "libcurl: \(detail): \(String(cString: curl_easy_strerror(code)))" }
+    var description: String { "libcurl: \(detail): \(String(cString: ee_curl_easy_strerror(code)))" }
 }

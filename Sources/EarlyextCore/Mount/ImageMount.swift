@@ -11,6 +11,15 @@ public final class OpenedExtension {
     public let format: String
     /// The loop device the image is attached to, if any ("/dev/loop7").
     public let loopDevice: String?
+    /// The mount's root is the image's /usr (a DDI's `usr` partition), not an extension root.
+    public internal(set) var usrRoot = false
+
+    /// The directory in the mount that is the extension's `hierarchy` ("/usr" → "usr"), or nil
+    /// if the image cannot have it.
+    func directory(for hierarchy: String) -> String? {
+        if usrRoot { return hierarchy == "/usr" ? "" : nil }
+        return String(hierarchy.dropFirst())
+    }
 
     init(name: String, mount: DetachedMount, format: String, loopDevice: String?) {
         self.name = name

@@ -36,10 +36,13 @@ final class LayerStage {
 
     deinit { close() }
 
-    /// Attaches `mount` (once; later calls return the same place) and returns its path.
-    func place(_ mount: DetachedMount) throws -> String {
+    /// Attaches `mount` (once; later calls return the same place) and returns its path, named
+    /// after `name` so that the overlay's options in mountinfo say what each layer was
+    /// (`lowerdir+=/run/earlyext/.layers/2-kubernetes/usr`).
+    func place(_ mount: DetachedMount, as name: String) throws -> String {
         if let existing = attached[ObjectIdentifier(mount)] { return existing }
-        let target = path + "/\(next)"
+        let safe = String(name.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" ? $0 : "_" })
+        let target = path + "/\(next)-\(safe)"
         next += 1
         do {
             try makeDirectory(at: AT_FDCWD, target, mode: 0o700)

@@ -13,7 +13,8 @@ public struct LoopDevice: ~Copyable {
 
     /// Attaches `backing` (an open, read-only image file) to a free loop device.
     /// Retries when another process takes the device between LOOP_CTL_GET_FREE and LOOP_CONFIGURE.
-    public static func attach(_ backing: Int32, name: String) throws(Errno) -> LoopDevice {
+    /// `offset` and `sizeLimit` (bytes; 0 = to the end) expose one partition of a disk image.
+    public static func attach(_ backing: Int32, name: String, offset: UInt64 = 0, sizeLimit: UInt64 = 0) throws(Errno) -> LoopDevice {
         let control = try openPath("/dev/loop-control", O_RDWR)
         var lastError = Errno.busy
         for _ in 0..<64 {
@@ -27,13 +28,14 @@ public struct LoopDevice: ~Copyable {
             }
             let base = UInt32(LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR)
             do throws(Errno) {
-                try loopConfigure(device.rawValue, backing: backing,
-                                  flags: base | UInt32(LO_FLAGS_DIRECT_IO), blockSize: 0, name: name)
+                try loopConfigure(device.rawValue, backing: backing, flags: base | UInt32(LO_FLAGS_DIRECT_IO),
+                                  blockSize: 0, offset: offset, sizeLimit: sizeLimit, name: name)
                 return LoopDevice(descriptor: device, number: number, directIO: true)
             } catch where error == .invalid {
                 // The backing file cannot do direct I/O (tmpfs, unaligned): buffered instead.
                 do throws(Errno) {
-                    try loopConfigure(device.rawValue, backing: backing, flags: base, blockSize: 0, name: name)
+                    try loopConfigure(device.rawValue, backing: backing, flags: base, blockSize: 0,
+                                      offset: offset, sizeLimit: sizeLimit, name: name)
                     return LoopDevice(descriptor: device, number: number, directIO: false)
                 } catch where error == .busy {
                     lastError = error

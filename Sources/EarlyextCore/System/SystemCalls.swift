@@ -216,9 +216,10 @@ func loopControlGetFree(_ controlFD: Int32) throws(Errno) -> Int32 {
     try valueOrErrno { ee_loop_ctl_get_free(controlFD) }
 }
 
-/// ioctl(LOOP_CONFIGURE).
-func loopConfigure(_ loopFD: Int32, backing: Int32, flags: UInt32, blockSize: UInt32, name: String) throws(Errno) {
-    _ = try valueOrErrno { ee_loop_configure(loopFD, backing, flags, blockSize, 0, 0, name) }
+/// ioctl(LOOP_CONFIGURE). `offset` and `sizeLimit` in bytes (0, 0: the whole file).
+func loopConfigure(_ loopFD: Int32, backing: Int32, flags: UInt32, blockSize: UInt32,
+                   offset: UInt64 = 0, sizeLimit: UInt64 = 0, name: String) throws(Errno) {
+    _ = try valueOrErrno { ee_loop_configure(loopFD, backing, flags, blockSize, offset, sizeLimit, name) }
 }
 
 /// ioctl(LOOP_SET_DIRECT_IO).
