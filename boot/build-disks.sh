@@ -37,7 +37,8 @@ build_usr() {
     # Every library the binary links must be in the guest, or `earlyext status`
     # can't run after boot: they come from boot/rootfs.packages.
     missing=()
-    for lib in $(readelf -d "$EE_BINARY" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    # libcurl and libcryptsetup are loaded with dlopen() on first use: not in NEEDED.
+    for lib in $(readelf -d "$EE_BINARY" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p') libcurl.so.4 libcryptsetup.so.12; do
       [[ -e $stage/lib/x86_64-linux-gnu/$lib || -e $stage/lib64/$lib || -e $stage/lib/$lib ]] || missing+=("$lib")
     done
     ((${#missing[@]} == 0)) ||

@@ -76,6 +76,14 @@ install() {
     # (glibc, libmount, libblkid, libstdc++, libgcc_s: the Swift stdlib is static).
     inst_binary "$bin" /usr/bin/earlyext || return 1
 
+    # Loaded with dlopen() on first use, so inst_binary does not see them: libcurl for
+    # downloads, libcryptsetup for dm-verity images (with the libraries they link).
+    local lib
+    for lib in libcurl.so.4 libcryptsetup.so.12; do
+        inst_libdir_file "$lib*" ||
+            dwarn "earlyext: $lib is not installed on this host: earlyext in the initrd can't use it"
+    done
+
     # Kernel module handling: the images' filesystems may be modules, and later
     # work (kernel modules inside extensions) runs depmod over the merged tree.
     inst_multiple kmod modprobe depmod
@@ -96,6 +104,15 @@ install() {
         fi
     done
     _earlyext_network_on_demand
+
+    # Certificates trusted for signed (dm-verity) images: in the initrd, earlyext trusts
+    # the initrd's own verity.d as well as the root's. The build host's go in.
+    local d crt
+    for d in /etc/verity.d /usr/local/lib/verity.d /usr/lib/verity.d; do
+        for crt in "$dracutsysrootdir$d"/*.crt; do
+            [[ -f $crt ]] && inst_simple "${crt#"$dracutsysrootdir"}"
+        done
+    done
 
     inst_simple "$unit" "$systemdsystemunitdir/earlyext.service"
     mkdir -p "$initdir$systemdsystemunitdir/initrd.target.wants"

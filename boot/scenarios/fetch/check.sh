@@ -89,11 +89,25 @@ CurrentSymlink=/etc/extensions/versioned.raw'
   else pass ignition-wrote-selection; fi
 
   # ---- fetched-in-initrd --------------------------------------------------------------
+  # Causes first (the network, the downloads), then what they left missing.
   problems=()
-  m=$(merged_problems); [[ -n $m ]] && problems+=("$m")
+  grep -q 'a download needs the network: starting systemd-networkd' <<<"$ee_log" ||
+    problems+=("earlyext never said it started the network")
+  if ! grep -q 'network up after' <<<"$ee_log"; then
+    nd_log=$(journalctl -b -u systemd-networkd.service -o cat --no-pager 2>/dev/null)
+    configured=$(grep -o '[a-z0-9]*: Configuring with [^ ]*' <<<"$nd_log" | tr '\n' ' ')
+    problems+=("the network never came up in the initrd: $(grep -E 'no network|network' <<<"$ee_log" | grep -v 'needs the network' | head -n 1); systemd-networkd configured ${configured:-no interface (no .network file matched the NIC)}")
+  fi
+  [[ -n $nd_start && $ee_start != '?' && $ee_end != '?' ]] && ((nd_start > ee_start && nd_start < ee_end)) ||
+    problems+=("systemd-networkd did not start while earlyext.service ran (networkd at ${nd_start:-never}, earlyext ${ee_start}-${ee_end}us)")
+  urls=$(fetched_urls | sort | tr '\n' ' ')
+  [[ $urls == "$URL/notes-1.0-x86-64.raw $URL/versioned-1.10.0-x86-64.raw " ]] ||
+    problems+=("state's fetched URLs are '${urls:-none}', want both images")
+  grep -q '"fetch_problems":\[\]' <<<"$status_flat" ||
+    problems+=("fetch_problems: $(grep -o '"fetch_problems":\[[^]]*\]' <<<"$status_flat" | head -c 400)")
   link=$(readlink /etc/extensions/versioned.raw 2>&1)
   if [[ ! -L /etc/extensions/versioned.raw ]]; then
-    problems+=("/etc/extensions/versioned.raw is not a symlink (CurrentSymlink): $(ls -la /etc/extensions 2>&1 | tr '\n' '|')")
+    problems+=("/etc/extensions/versioned.raw is not a symlink (CurrentSymlink): /etc/extensions holds '$(ls -A /etc/extensions | tr '\n' ' ')'")
   elif [[ $(readlink -f /etc/extensions/versioned.raw) != "$WANT_TARGET" ]]; then
     problems+=("CurrentSymlink /etc/extensions/versioned.raw -> '$link', not the newest x86-64 version $WANT_TARGET")
   elif [[ $link == /* ]]; then
@@ -106,17 +120,8 @@ CurrentSymlink=/etc/extensions/versioned.raw'
   have_sha=$(sha256sum /etc/extensions/notes.raw 2>/dev/null | cut -c1-64)
   [[ -n $have_sha && $have_sha == "$want_sha" ]] ||
     problems+=("/etc/extensions/notes.raw has sha256 '${have_sha:-missing}', the selection says '$want_sha'")
-  urls=$(fetched_urls | sort | tr '\n' ' ')
-  [[ $urls == "$URL/notes-1.0-x86-64.raw $URL/versioned-1.10.0-x86-64.raw " ]] ||
-    problems+=("state's fetched URLs are '${urls:-none}' ($(fetched_field | head -c 300)), want both images")
-  grep -q '"fetch_problems":\[\]' <<<"$status_flat" ||
-    problems+=("fetch_problems: $(grep -o '"fetch_problems":\[[^]]*\]' <<<"$status_flat" | head -c 400)")
-  grep -q 'a download needs the network: starting systemd-networkd' <<<"$ee_log" ||
-    problems+=("earlyext never said it started the network")
-  grep -q 'network up after' <<<"$ee_log" || problems+=("earlyext never said the network came up")
-  [[ -n $nd_start && $ee_start != '?' && $ee_end != '?' ]] && ((nd_start > ee_start && nd_start < ee_end)) ||
-    problems+=("systemd-networkd did not start while earlyext.service ran (networkd at ${nd_start:-never}, earlyext ${ee_start}-${ee_end}us)")
-  ee_err=$(grep -iE 'error|warning' <<<"$ee_log" | head -n 3 | tr '\n' ' ')
+  m=$(merged_problems); [[ -n $m ]] && problems+=("${m%; }")
+  ee_err=$(grep -iE 'error|warning' <<<"$ee_log" | head -n 2 | tr '\n' ' ')
   # For boot 2: what this boot fetched (its record in /run is gone by then).
   mkdir -p /var/lib/earlyext-test && echo "${urls:-none}" >/var/lib/earlyext-test/boot1-fetched
   if ((${#problems[@]})); then fail fetched-in-initrd "$(printf '%s; ' "${problems[@]}")${ee_err:+ earlyext said: $ee_err}"
@@ -125,7 +130,7 @@ else
   # ================================================================ boot 2
   # ---- second-boot-no-fetch ------------------------------------------------------------
   problems=()
-  m=$(merged_problems); [[ -n $m ]] && problems+=("$m")
+  m=$(merged_problems); [[ -n $m ]] && problems+=("${m%; }")
   grep -q '"fetched":\[\]' <<<"$status_flat" || problems+=("state's fetched is not empty: $(fetched_field | head -c 400)")
   grep -q '"fetch_problems":\[\]' <<<"$status_flat" ||
     problems+=("fetch_problems: $(grep -o '"fetch_problems":\[[^]]*\]' <<<"$status_flat" | head -c 400)")
