@@ -14,9 +14,11 @@ log "images: earlyext binary $EE_BINARY ($(stat -c %s "$EE_BINARY") bytes, sha25
 kernel=$(bash "$EE_REPO/boot/build-kernel.sh")
 rootfs=$(bash "$EE_REPO/boot/build-rootfs.sh")
 { read -r rootdisk; read -r usrdisk; } < <(bash "$EE_REPO/boot/build-disks.sh" "$rootfs" "$kernel")
+# The modules scenario's /usr: without dummy.ko, which only an extension ships there.
+usrdisk_nodummy=$(bash "$EE_REPO/boot/build-disks.sh" "$rootfs" "$kernel" dummy)
 initrd=$(bash "$EE_REPO/boot/build-initrd.sh" "$kernel" with)
 initrd_without=$(bash "$EE_REPO/boot/build-initrd.sh" "$kernel" without)
-exts=$(bash "$EE_REPO/boot/build-extensions.sh")
+exts=$(bash "$EE_REPO/boot/build-extensions.sh" "$kernel")
 
 cat >"$envfile" <<EOT
 KVER=$(cat "$kernel/kver")
@@ -26,6 +28,7 @@ INITRD_SIZE=$(cat "$initrd/size")
 INITRD_WITHOUT_SIZE=$(cat "$initrd_without/size")
 ROOT_IMG=$rootdisk/root.ext4
 USR_IMG=$usrdisk/usr.erofs
+USR_IMG_NODUMMY=$usrdisk_nodummy/usr.erofs
 EXT_DIR=$exts
 EOT
 log "images: ready in $((SECONDS - t0)) s; initrd $(cat "$initrd/size") bytes with earlyext, $(cat "$initrd_without/size") without"

@@ -42,6 +42,31 @@ _earlyext_unit() {
     return 1
 }
 
+# The network in the initrd only when needed. dracut's systemd-networkd module
+# (installed before this one) enables networkd in every initrd; this takes that out
+# and installs a generator that enables it again on boots whose kernel command line
+# asks for the network (rd.neednet=1, ip=). earlyext starts networkd by itself when
+# a download needs it. earlyext_network_on_demand="no" in dracut.conf keeps dracut's
+# behaviour (networkd on every boot).
+_earlyext_network_on_demand() {
+    if ! dracut_module_included systemd-networkd; then
+        dwarn "earlyext: no systemd-networkd in this initrd: extensions that must be downloaded at boot (selection files, sysupdate transfers) can't be; add_dracutmodules+=\" systemd-networkd \""
+        return 0
+    fi
+    [[ ${earlyext_network_on_demand:-yes} == yes ]] || return 0
+    # networkd.service's Also= takes systemd-network-generator.service along, which
+    # turns ip= into .network files: that one stays enabled.
+    if $SYSTEMCTL -q --root "$initdir" disable \
+        systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service; then
+        $SYSTEMCTL -q --root "$initdir" enable systemd-network-generator.service ||
+            dwarn "earlyext: could not enable systemd-network-generator.service: ip= does nothing"
+    else
+        dwarn "earlyext: could not disable systemd-networkd in the initrd: it starts on every boot"
+    fi
+    inst_script "$moddir/earlyext-network-generator.sh" \
+        "$systemdutildir/system-generators/earlyext-network-generator"
+}
+
 install() {
     local bin unit
     bin=$(_earlyext_binary) || return 1
@@ -51,10 +76,43 @@ install() {
     # (glibc, libmount, libblkid, libstdc++, libgcc_s: the Swift stdlib is static).
     inst_binary "$bin" /usr/bin/earlyext || return 1
 
+    # Loaded with dlopen() on first use, so inst_binary does not see them: libcurl for
+    # downloads, libcryptsetup for dm-verity images (with the libraries they link).
+    local lib
+    for lib in libcurl.so.4 libcryptsetup.so.12; do
+        inst_libdir_file "$lib*" ||
+            dwarn "earlyext: $lib is not installed on this host: earlyext in the initrd can't use it"
+    done
+
     # Kernel module handling: the images' filesystems may be modules, and later
     # work (kernel modules inside extensions) runs depmod over the merged tree.
     inst_multiple kmod modprobe depmod
     inst_multiple -o udevadm losetup
+
+    # Downloads in the initrd (selection files, sysupdate transfers): systemctl, with
+    # which earlyext starts systemd-networkd when a download needs the network; the CA
+    # bundle for https:// (the first one earlyext itself looks for); gpgv for
+    # Verify=yes transfers. hwdb.d in extensions: systemd-hwdb compiles the merged one.
+    inst_multiple systemctl
+    inst_multiple -o gpgv systemd-hwdb
+    local ca
+    for ca in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt \
+              /etc/ssl/ca-bundle.pem /etc/ssl/cert.pem; do
+        if [[ -f $dracutsysrootdir$ca ]]; then
+            inst_simple "$ca"
+            break
+        fi
+    done
+    _earlyext_network_on_demand
+
+    # Certificates trusted for signed (dm-verity) images: in the initrd, earlyext trusts
+    # the initrd's own verity.d as well as the root's. The build host's go in.
+    local d crt
+    for d in /etc/verity.d /usr/local/lib/verity.d /usr/lib/verity.d; do
+        for crt in "$dracutsysrootdir$d"/*.crt; do
+            [[ -f $crt ]] && inst_simple "${crt#"$dracutsysrootdir"}"
+        done
+    done
 
     inst_simple "$unit" "$systemdsystemunitdir/earlyext.service"
     mkdir -p "$initdir$systemdsystemunitdir/initrd.target.wants"

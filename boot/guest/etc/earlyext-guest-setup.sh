@@ -14,3 +14,6 @@ done
 mkdir -p /etc/systemd/journald.conf.d
 printf '[Journal]\nStorage=volatile\nForwardToConsole=no\n' >/etc/systemd/journald.conf.d/earlyext.conf
 mkdir -p /etc/extensions
+# systemd-sysext.service as Flatcar has it, enabled (Debian ships it disabled): with
+# earlyext's runtime drop-in its condition must fail, so that it does not merge again.
+ln -sf /lib/systemd/system/systemd-sysext.service /etc/systemd/system/sysinit.target.wants/systemd-sysext.service

@@ -1,0 +1,91 @@
+# Scenario "refresh": checks run in the booted system. The initrd merged ticker 1; its
+# service earlyext-ticker.service is running. The check swaps ticker 2 in with
+# `earlyext refresh` while a reader loops over a base file, an extension file and an
+# extension binary, counting failed reads; then refreshes again with nothing changed.
+# shellcheck shell=bash
+. /etc/earlyext-test/checklib.sh
+
+DATA=/usr/share/earlyext-ticker/VERSION
+problems=()
+tick start
+# The service from version 1, and its main process.
+for _ in $(seq 30); do [[ -s /run/earlyext-ticker.state ]] && break; sleep 1; done
+svc_state=$(systemctl is-active earlyext-ticker.service 2>&1)
+pid=$(systemctl show -P MainPID earlyext-ticker.service 2>&1)
+read -r t_pid t_started t_reads0 t_fail0 t_last0 </run/earlyext-ticker.state 2>/dev/null
+info "before: earlyext-ticker.service $svc_state, MainPID $pid, state '$t_pid $t_started $t_reads0 $t_fail0 $t_last0', $DATA=$(cat $DATA 2>&1)"
+if [[ $svc_state != active || $t_started != 1 || $(cat $DATA 2>&1) != 1 ]]; then
+  fail runtime-refresh-no-gap "before the refresh: earlyext-ticker.service is '$svc_state' (state '$t_pid $t_started'), $DATA is '$(cat $DATA 2>&1)', want version 1 running"
+  finish
+fi
+
+# The reader: bash builtins only (no fork per read), until /run/earlyext-test-stop.
+rm -f /run/earlyext-test-stop /run/earlyext-test-reader
+(
+  reads=0 fails=0 v1=0 v2=0 other=0 first_fail=''
+  while [[ ! -e /run/earlyext-test-stop ]]; do
+    for f in /usr/lib/os-release $DATA /usr/bin/earlyext-ticker; do
+      if read -r line <"$f"; then
+        reads=$((reads + 1))
+        if [[ $f == "$DATA" ]]; then
+          case $line in 1) v1=$((v1 + 1)) ;; 2) v2=$((v2 + 1)) ;; *) other=$((other + 1)) ;; esac
+        fi
+      else
+        fails=$((fails + 1)); [[ -n $first_fail ]] || first_fail="$f at $(cut -d' ' -f1 /proc/uptime)"
+      fi
+    done
+  done
+  echo "$reads $fails $v1 $v2 $other $first_fail" >/run/earlyext-test-reader
+) 2>/dev/null &
+reader=$!
+sleep 2
+# v2 replaces v1 under the same name, atomically, as an update tool would.
+cp /var/lib/earlyext-test/ticker-2-x86-64.raw /etc/extensions/.ticker.raw.new &&
+  mv -f /etc/extensions/.ticker.raw.new /etc/extensions/ticker.raw
+t0=$(cut -d' ' -f1 /proc/uptime)
+refresh_out=$(earlyext refresh 2>&1); refresh_rc=$?
+t1=$(cut -d' ' -f1 /proc/uptime)
+sleep 2
+touch /run/earlyext-test-stop
+wait "$reader"
+read -r reads fails v1 v2 other first_fail </run/earlyext-test-reader 2>/dev/null
+info "earlyext refresh (rc=$refresh_rc, ${t0}s-${t1}s uptime): $(tr '\n' ' ' <<<"$refresh_out")"
+info "reader: $reads reads, $fails failed (first: ${first_fail:-none}), $DATA read as 1: $v1, as 2: $v2, other: $other"
+
+# Again, with nothing changed.
+again_out=$(earlyext refresh 2>&1); again_rc=$?
+info "earlyext refresh again (rc=$again_rc): $(tr '\n' ' ' <<<"$again_out")"
+
+svc_after=$(systemctl is-active earlyext-ticker.service 2>&1)
+pid_after=$(systemctl show -P MainPID earlyext-ticker.service 2>&1)
+sleep 1
+read -r a_pid a_started a_reads a_fail a_last </run/earlyext-ticker.state 2>/dev/null
+status_flat=$(earlyext status --json 2>&1 | tr -d ' \n')
+mi=$(awk '$5 == "/usr"' /proc/self/mountinfo)
+info "after: earlyext-ticker.service $svc_after, MainPID $pid_after, state '$a_pid $a_started $a_reads $a_fail $a_last'; mountinfo /usr: $(tr '\n' ';' <<<"$mi")"
+
+((refresh_rc == 0)) || problems+=("earlyext refresh exited $refresh_rc: $(tail -n 3 <<<"$refresh_out" | tr '\n' ' ')")
+[[ -n $reads ]] || problems+=("the reader reported nothing")
+[[ ${fails:-1} == 0 ]] || problems+=("$fails of $((reads + fails)) reads failed during the refresh (first: $first_fail)")
+((${v1:-0} > 0 && ${v2:-0} > 0)) || problems+=("the reader did not see both versions ($v1 × 1, $v2 × 2): it did not span the swap")
+[[ ${other:-0} == 0 ]] || problems+=("the reader saw $other values of $DATA that are neither 1 nor 2")
+[[ $svc_after == active && $pid_after == "$pid" ]] ||
+  problems+=("the old service did not keep running: earlyext-ticker.service is '$svc_after', MainPID $pid -> $pid_after")
+kill -0 "$pid" 2>/dev/null || problems+=("the old service's process $pid is gone")
+[[ $a_pid == "$pid" && $a_started == 1 ]] || problems+=("the ticker state is from '$a_pid' version '$a_started', not the old service $pid version 1")
+[[ ${a_fail:-x} == 0 ]] || problems+=("the old service failed $a_fail of its reads")
+((${a_reads:-0} > ${t_reads0:-0})) || problems+=("the old service stopped reading ($t_reads0 -> $a_reads)")
+[[ $(cat $DATA 2>&1) == 2 ]] || problems+=("$DATA is '$(cat $DATA 2>&1)' after the refresh, want 2")
+[[ -f /usr/share/earlyext-ticker/only-in-2.txt ]] || problems+=("/usr/share/earlyext-ticker/only-in-2.txt (new in version 2) is not visible")
+grep -q 'version 2' /usr/lib/systemd/system/earlyext-ticker.service 2>/dev/null || problems+=("the unit file in /usr is not version 2's")
+grep -q '"name":"ticker"' <<<"$status_flat" && grep -q '"version":"2"' <<<"$status_flat" ||
+  problems+=("earlyext status does not list ticker version 2: $(head -c 400 <<<"$status_flat")")
+(($(grep -c . <<<"$mi") == 1)) && [[ $(awk '{for (i = 7; $i != "-"; i++); print $(i+1)}' <<<"$mi") == overlay ]] ||
+  problems+=("after the refresh /usr is not exactly one overlay: $(tr '\n' ';' <<<"$mi")")
+((again_rc == 0)) || problems+=("the second earlyext refresh exited $again_rc: $(tail -n 3 <<<"$again_out" | tr '\n' ' ')")
+grep -qi 'nothing changed' <<<"$again_out" || problems+=("the second earlyext refresh did not say 'nothing changed': $(tr '\n' ' ' <<<"$again_out" | head -c 300)")
+if ((${#problems[@]})); then fail runtime-refresh-no-gap "$(printf '%s; ' "${problems[@]}")"
+else pass runtime-refresh-no-gap; fi
+
+tick done
+finish
