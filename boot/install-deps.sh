@@ -9,6 +9,8 @@ packages=(
   erofs-utils squashfs-tools e2fsprogs
   kmod cpio zstd curl binutils
   systemd udev
+  # verity scenario: its images (boot/scenarios/verity/build-images.sh)
+  cryptsetup-bin fdisk openssl
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -67,6 +67,24 @@ _earlyext_network_on_demand() {
         "$systemdutildir/system-generators/earlyext-network-generator"
 }
 
+# Libraries earlyext loads with dlopen() on first use: they are not in its NEEDED list, so
+# inst_binary does not bring them. libcryptsetup for dm-verity images (without it activation
+# fails with "cannot load libcryptsetup.so.12"), libcurl for downloads. inst_library with the
+# full path also installs what they link (libdevmapper, libjson-c, libargon2, ...; libcurl's).
+_earlyext_dlopen_libraries() {
+    local soname dir found
+    for soname in libcryptsetup.so.12 libcurl.so.4; do
+        found=
+        for dir in $libdirs; do
+            if [[ -e $dracutsysrootdir$dir/$soname ]]; then
+                inst_library "$dir/$soname" && found=yes
+                break
+            fi
+        done
+        [[ $found ]] || dwarn "earlyext: $soname not found in $libdirs: earlyext can't use it in the initrd"
+    done
+}
+
 install() {
     local bin unit
     bin=$(_earlyext_binary) || return 1
@@ -96,6 +114,7 @@ install() {
         fi
     done
     _earlyext_network_on_demand
+    _earlyext_dlopen_libraries
 
     inst_simple "$unit" "$systemdsystemunitdir/earlyext.service"
     mkdir -p "$initdir$systemdsystemunitdir/initrd.target.wants"
