@@ -69,19 +69,25 @@ _earlyext_network_on_demand() {
 
 # Libraries earlyext loads with dlopen() on first use: they are not in its NEEDED list, so
 # inst_binary does not bring them. libcryptsetup for dm-verity images (without it activation
-# fails with "cannot load libcryptsetup.so.12"), libcurl for downloads. inst_library with the
-# full path also installs what they link (libdevmapper, libjson-c, libargon2, ...; libcurl's).
+# fails with "cannot load libcryptsetup.so.12"), libcurl for downloads. Their own dependencies
+# (libdevmapper, libjson-c, libargon2, ...; libcurl's) are installed from ldd's list:
+# dracut-install resolves dependencies only of files with an executable bit, and Debian's
+# libraries are 0644 (without this the initrd had libcryptsetup but not libdevmapper).
 _earlyext_dlopen_libraries() {
-    local soname dir found
+    local soname dir found dep
     for soname in libcryptsetup.so.12 libcurl.so.4; do
         found=
         for dir in $libdirs; do
             if [[ -e $dracutsysrootdir$dir/$soname ]]; then
                 inst_library "$dir/$soname" && found=yes
+                while read -r dep; do
+                    inst_library "$dep" || found=
+                done < <(${DRACUT_LDD:-ldd} "$dracutsysrootdir$dir/$soname" 2>/dev/null |
+                         sed -n 's|.*=> *\(/[^ ]*\) (0x.*|\1|p')
                 break
             fi
         done
-        [[ $found ]] || dwarn "earlyext: $soname not found in $libdirs: earlyext can't use it in the initrd"
+        [[ $found ]] || dwarn "earlyext: $soname (or a library it needs) is not installed from $libdirs: earlyext cannot use it in the initrd"
     done
 }
 

@@ -44,8 +44,8 @@ json_items() {
     }
   }'
 }
-# item_for NAME: the element of $items whose "name" is NAME.
-item_for() { grep -E "^\{ ?\"name\": ?\"$1\"" <<<"$items" | head -n 1; }
+# item_for NAME < ITEMS: the element (a line of json_items) whose "name" is NAME.
+item_for() { grep -E "^\{ ?\"name\": ?\"$1\"" | head -n 1; }
 # jstr FIELD: the first string value of FIELD in stdin (one flattened object).
 jstr() { grep -oE "\"$1\": ?\"([^\"\\\\]|\\\\.)*\"" | head -n 1 | sed -E "s/^\"$1\": ?\"//; s/\"$//"; }
 
