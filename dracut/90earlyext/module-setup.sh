@@ -91,6 +91,17 @@ _earlyext_dlopen_libraries() {
     done
 }
 
+# dm-verity activation with udev running: libcryptsetup creates the device with a udev cookie
+# (libdevmapper's udev synchronisation, on whenever /run/udev/control exists) and then waits,
+# with no timeout, until a udev rule calls "dmsetup udevcomplete" for it. Without
+# 95-dm-notify.rules in the initrd that wait never ends: the verity boot scenario hung right
+# after the first successful activation. 55-dm.rules (Debian's name; 10-dm.rules elsewhere)
+# is the rest of device-mapper's udev handling (/dev/mapper names), as the booted system has it.
+_earlyext_dm_udev_sync() {
+    inst_multiple -o dmsetup
+    inst_rules 10-dm.rules 55-dm.rules 95-dm-notify.rules
+}
+
 install() {
     local bin unit
     bin=$(_earlyext_binary) || return 1
@@ -121,6 +132,7 @@ install() {
     done
     _earlyext_network_on_demand
     _earlyext_dlopen_libraries
+    _earlyext_dm_udev_sync
 
     inst_simple "$unit" "$systemdsystemunitdir/earlyext.service"
     mkdir -p "$initdir$systemdsystemunitdir/initrd.target.wants"

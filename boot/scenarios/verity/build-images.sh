@@ -18,10 +18,15 @@
 #
 # Where the tampered byte goes: into the squashfs metadata block that holds the root inode
 # (inode_table_start + root_inode>>16 in the superblock; +2 skips the block's length header), so
-# not the superblock (block 0) and not the hash tree or the signature. Activation succeeds (the
-# tree's top block and the signature are intact); the first read of that 4 KiB data block through
-# dm-verity fails with EIO, and squashfs reads it at mount time (the root inode). So the image is
-# refused at mount, and never merged. The data block is checked not to be block 0.
+# not the superblock (block 0), not file data, and not the hash tree or the signature. Activation
+# succeeds (the tree's top block and the signature are intact); the first read of that 4 KiB data
+# block through dm-verity fails with EIO. squashfs reads it at mount time: with these small trees
+# the same 4 KiB block also holds the directory, fragment and id tables, so the mount fails at the
+# first of them it reads (the id index table, in the boots so far) and the kernel logs "data block
+# N is corrupted". So the image is refused at mount, and never merged. The block is checked not
+# to be block 0. (A flip inside payload.bin's data would let the mount, the release file and the
+# merge succeed, and only reads of that block fail: docs/verity.md, "at boot the kernel fails only
+# the read of that block".)
 source "$(dirname "$0")/../../lib.sh"
 here=$EE_REPO/boot/scenarios/verity
 fixtures=$EE_REPO/Tests/Verity/fixtures.sh

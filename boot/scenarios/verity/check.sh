@@ -53,7 +53,9 @@ tick start
 udevadm settle --timeout=30 || true
 ee_log=$(journalctl -b -u earlyext.service -o short-monotonic --no-pager 2>&1)
 printf '%s\n' "$ee_log" | tail -n 40 | sed 's/^/earlyext.service: /' | while IFS= read -r l; do info "$l"; done
-klog=$(journalctl -b -k -o short-monotonic --no-pager 2>/dev/null | grep -iE 'verity|device-mapper|squashfs|dm-[0-9]' | head -n 40)
+klog=$(journalctl -b -k -o short-monotonic --no-pager 2>/dev/null | grep -iE 'verity|device-mapper|squashfs|dm-[0-9]' | grep -v 'Modules linked in' | head -n 40)
+# What dm-verity itself said (a refused signature, a corrupted block), for the failure reasons.
+kverity=$(journalctl -b -k -o cat --no-pager 2>/dev/null | grep -E 'verity: .*(fail|corrupt|error)' | head -n 4 | tr '\n' ' ')
 printf '%s\n' "$klog" | sed 's/^/kernel: /' | while IFS= read -r l; do info "$l"; done
 status_json=$(earlyext status --json 2>&1); status_rc=$?
 info "earlyext status --json (rc=$status_rc): $(head -c 6000 <<<"$status_json" | tr '\n' ' ' | sed 's/  */ /g')"
@@ -66,6 +68,12 @@ read -r sr_start _ _ < <(unit_times initrd-switch-root.service)
 ee_ms=?; [[ $ee_start != '?' && $ee_end != '?' ]] && ee_ms=$(((ee_end - ee_start) / 1000))
 info "earlyext.service in the initrd: start=${ee_start}us end=${ee_end}us (${ee_ms} ms) result=$ee_result; initrd-switch-root start=${sr_start}us"
 info "state timings_ms: ${timings:-none}"
+# The kernel's side of activation: its first and last dm-verity table load, and device-mapper's start.
+kact=$(journalctl -b -k -o short-monotonic --no-pager 2>/dev/null | awk -F'[][]' '
+  /device-mapper: ioctl: .*initialised/ { init = $2 + 0 }
+  /device-mapper: verity: sha256 using/ { if (first == "") first = $2 + 0; last = $2 + 0; n++ }
+  END { if (n) printf "device-mapper up at %.3f s; %d verity table loads from %.3f s to %.3f s (%.0f ms)", init, n, first, last, (last - first) * 1000 }')
+info "activation in the kernel log: ${kact:-no dm-verity table load}"
 merged=$(cat "$META" 2>/dev/null | tr '\n' ' ')
 info "$META: ${merged:-missing}; manifest: $(grep -v '^#' "$MANIFEST" 2>/dev/null | tr '\n' ' ')"
 # dm devices: "dm-N NAME" per line.
@@ -79,6 +87,7 @@ boot_problems=()
 [[ $sr_start != '?' && $ee_end != '?' ]] && ((ee_end < sr_start)) ||
   boot_problems+=("earlyext.service did not finish (at ${ee_end}us) before initrd-switch-root (at ${sr_start}us)")
 ee_err=$(grep -iE 'error|warning|refus|skip|cannot' <<<"$ee_log" | sed -E 's/^\[ *[0-9.]+\] [^:]+: //' | head -n 4 | tr '\n' ' ')
+[[ -n $kverity ]] && ee_err+="; the kernel said: $kverity"
 
 # ---- signed-ddi-merged ---------------------------------------------------------------
 problems=()
