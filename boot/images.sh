@@ -19,6 +19,8 @@ usrdisk_nodummy=$(bash "$EE_REPO/boot/build-disks.sh" "$rootfs" "$kernel" dummy)
 initrd=$(bash "$EE_REPO/boot/build-initrd.sh" "$kernel" with)
 initrd_without=$(bash "$EE_REPO/boot/build-initrd.sh" "$kernel" without)
 exts=$(bash "$EE_REPO/boot/build-extensions.sh" "$kernel")
+# The verity scenario's images: signed DDIs with a fresh PKI per build (not reproducible).
+verity=$(bash "$EE_REPO/boot/scenarios/verity/build-images.sh")
 
 cat >"$envfile" <<EOT
 KVER=$(cat "$kernel/kver")
@@ -30,5 +32,6 @@ ROOT_IMG=$rootdisk/root.ext4
 USR_IMG=$usrdisk/usr.erofs
 USR_IMG_NODUMMY=$usrdisk_nodummy/usr.erofs
 EXT_DIR=$exts
+VERITY_DIR=$verity
 EOT
 log "images: ready in $((SECONDS - t0)) s; initrd $(cat "$initrd/size") bytes with earlyext, $(cat "$initrd_without/size") without"

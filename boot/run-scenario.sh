@@ -18,6 +18,8 @@
 #                   reported by the last boot that reported it.
 #   KARGS=, KARGS_<N>=  extra kernel arguments for every boot, for boot N
 #   USR=nodummy     boot with the /usr image USR_IMG_NODUMMY of images.env
+#   SERVE=VAR       the HTTP server serves the directory images.env names VAR (default
+#                   EXT_DIR, the extension images; the verity scenario: VERITY_DIR)
 #   TIMEOUT=420     wall-clock limit per boot, in seconds
 # A scenario may have host-check.sh: it runs on the host after the boots, with the
 # output directory as $1, and prints "PASS name" or "FAIL name: reason" for checks
@@ -31,6 +33,7 @@ sdir=$EE_REPO/boot/scenarios/$scenario
 # shellcheck disable=SC1091
 source "$EE_OUT/images.env"
 CHECKS='' NETWORK=no NEEDNET='' TIMEOUT=420 BOOTS=1 KARGS='' USR=''
+SERVE=EXT_DIR
 # shellcheck disable=SC1091
 source "$sdir/scenario.conf"
 NEEDNET=${NEEDNET:-$NETWORK}
@@ -49,11 +52,17 @@ finish() { echo "$passed $failed ${boot_s:-0}" >"$out/result"; exit 0; }
 # sfx N: the log name suffix of boot N ("" for boot 1, ".bootN" after).
 sfx() { (($1 == 1)) || printf '.boot%s' "$1"; }
 
+# ---- what the guest may fetch: SERVE's directory (scenario.conf)
+serve_dir=${!SERVE:-}
+if [[ -z $serve_dir || ! -d $serve_dir ]]; then
+  fail_all "not booted: SERVE=$SERVE is not a directory in images.env (boot/images.sh)"; finish
+fi
+
 # ---- the Ignition config: generated from config.bu, and its image hashes match
 if ! python3 "$EE_REPO/boot/butane.py" --check -d "$EE_REPO/boot/scenarios" "$sdir/config.bu" 2>"$out/config-check.txt"; then
   fail_all "not booted: $(head -c 300 "$out/config-check.txt" | tr '\n' ' ')"; finish
 fi
-if ! python3 - "$sdir/config.ign" "$EXT_DIR" >"$out/config-check.txt" 2>&1 <<'PY'
+if ! python3 - "$sdir/config.ign" "$serve_dir" >"$out/config-check.txt" 2>&1 <<'PY'
 import base64, hashlib, json, os, re, sys, urllib.parse
 ign, ext = json.load(open(sys.argv[1])), sys.argv[2]
 bad = []
@@ -113,7 +122,7 @@ for ((n = 1; n <= BOOTS; n++)); do
     # The guest reaches exactly one thing: 10.0.2.100:8080, forwarded by QEMU to the
     # harness's server on 127.0.0.1. restrict=on cuts everything else. One server per
     # boot, with its own log, so each boot's requests can be told apart.
-    python3 "$EE_REPO/boot/httpserve.py" "$EXT_DIR" "$out/http$s.port" "$out/http$s.log" $((TIMEOUT + 60)) &
+    python3 "$EE_REPO/boot/httpserve.py" "$serve_dir" "$out/http$s.port" "$out/http$s.log" $((TIMEOUT + 60)) &
     srv_pid=$!
     : >"$out/http$s.log"
     for _ in $(seq 50); do [[ -s $out/http$s.port ]] && break; sleep 0.1; done

@@ -67,6 +67,41 @@ _earlyext_network_on_demand() {
         "$systemdutildir/system-generators/earlyext-network-generator"
 }
 
+# Libraries earlyext loads with dlopen() on first use: they are not in its NEEDED list, so
+# inst_binary does not bring them. libcryptsetup for dm-verity images (without it activation
+# fails with "cannot load libcryptsetup.so.12"), libcurl for downloads. Their own dependencies
+# (libdevmapper, libjson-c, libargon2, ...; libcurl's) are installed from ldd's list:
+# dracut-install resolves dependencies only of files with an executable bit, and Debian's
+# libraries are 0644 (without this the initrd had libcryptsetup but not libdevmapper).
+_earlyext_dlopen_libraries() {
+    local soname dir found dep
+    for soname in libcryptsetup.so.12 libcurl.so.4; do
+        found=
+        for dir in $libdirs; do
+            if [[ -e $dracutsysrootdir$dir/$soname ]]; then
+                inst_library "$dir/$soname" && found=yes
+                while read -r dep; do
+                    inst_library "$dep" || found=
+                done < <(${DRACUT_LDD:-ldd} "$dracutsysrootdir$dir/$soname" 2>/dev/null |
+                         sed -n 's|.*=> *\(/[^ ]*\) (0x.*|\1|p')
+                break
+            fi
+        done
+        [[ $found ]] || dwarn "earlyext: $soname (or a library it needs) is not installed from $libdirs: earlyext cannot use it in the initrd"
+    done
+}
+
+# dm-verity activation with udev running: libcryptsetup creates the device with a udev cookie
+# (libdevmapper's udev synchronisation, on whenever /run/udev/control exists) and then waits,
+# with no timeout, until a udev rule calls "dmsetup udevcomplete" for it. Without
+# 95-dm-notify.rules in the initrd that wait never ends: the verity boot scenario hung right
+# after the first successful activation. 55-dm.rules (Debian's name; 10-dm.rules elsewhere)
+# is the rest of device-mapper's udev handling (/dev/mapper names), as the booted system has it.
+_earlyext_dm_udev_sync() {
+    inst_multiple -o dmsetup
+    inst_rules 10-dm.rules 55-dm.rules 95-dm-notify.rules
+}
+
 install() {
     local bin unit
     bin=$(_earlyext_binary) || return 1
@@ -75,14 +110,6 @@ install() {
     # The binary, at /usr/bin/earlyext, with the shared libraries it links
     # (glibc, libmount, libblkid, libstdc++, libgcc_s: the Swift stdlib is static).
     inst_binary "$bin" /usr/bin/earlyext || return 1
-
-    # Loaded with dlopen() on first use, so inst_binary does not see them: libcurl for
-    # downloads, libcryptsetup for dm-verity images (with the libraries they link).
-    local lib
-    for lib in libcurl.so.4 libcryptsetup.so.12; do
-        inst_libdir_file "$lib*" ||
-            dwarn "earlyext: $lib is not installed on this host: earlyext in the initrd can't use it"
-    done
 
     # Kernel module handling: the images' filesystems may be modules, and later
     # work (kernel modules inside extensions) runs depmod over the merged tree.
@@ -104,6 +131,8 @@ install() {
         fi
     done
     _earlyext_network_on_demand
+    _earlyext_dlopen_libraries
+    _earlyext_dm_udev_sync
 
     # Certificates trusted for signed (dm-verity) images: in the initrd, earlyext trusts
     # the initrd's own verity.d as well as the root's. The build host's go in.

@@ -12,7 +12,11 @@ import Glibc
 /// route.
 enum InitrdNetwork {
     static let fallbackConfig = "/run/systemd/network/89-earlyext-dhcp.network"
-    static let configDirs = ["/etc/systemd/network", "/run/systemd/network", "/usr/lib/systemd/network"]
+    /// Where configuration for this machine lives: an admin's, or what dracut's `ip=` handling and
+    /// systemd-network-generator wrote. Not /usr/lib/systemd/network: dracut's networkd module
+    /// always ships vendor files there (containers, wifi examples) that match no NIC, and counting
+    /// them left the initrd without a configured interface (found by the QEMU fetch scenario).
+    static let configDirs = ["/etc/systemd/network", "/run/systemd/network"]
 
     /// Is there a default route (IPv4 /proc/net/route, or IPv6 ::/0 in /proc/net/ipv6_route)?
     static func hasDefaultRoute() -> Bool {
