@@ -38,6 +38,7 @@ rm -f /run/earlyext-test-stop /run/earlyext-test-reader
   echo "$reads $fails $v1 $v2 $other $first_fail" >/run/earlyext-test-reader
 ) 2>/dev/null &
 reader=$!
+tick reader started
 sleep 2
 # v2 replaces v1 under the same name, atomically, as an update tool would.
 cp /var/lib/earlyext-test/ticker-2-x86-64.raw /etc/extensions/.ticker.raw.new &&
@@ -48,12 +49,14 @@ t1=$(cut -d' ' -f1 /proc/uptime)
 sleep 2
 touch /run/earlyext-test-stop
 wait "$reader"
+tick reader stopped
 read -r reads fails v1 v2 other first_fail </run/earlyext-test-reader 2>/dev/null
 info "earlyext refresh (rc=$refresh_rc, ${t0}s-${t1}s uptime): $(tr '\n' ' ' <<<"$refresh_out")"
 info "reader: $reads reads, $fails failed (first: ${first_fail:-none}), $DATA read as 1: $v1, as 2: $v2, other: $other"
 
 # Again, with nothing changed.
 again_out=$(earlyext refresh 2>&1); again_rc=$?
+tick second refresh
 info "earlyext refresh again (rc=$again_rc): $(tr '\n' ' ' <<<"$again_out")"
 
 svc_after=$(systemctl is-active earlyext-ticker.service 2>&1)
@@ -61,6 +64,7 @@ pid_after=$(systemctl show -P MainPID earlyext-ticker.service 2>&1)
 sleep 1
 read -r a_pid a_started a_reads a_fail a_last </run/earlyext-ticker.state 2>/dev/null
 status_flat=$(earlyext status --json 2>&1 | tr -d ' \n')
+tick status
 mi=$(awk '$5 == "/usr"' /proc/self/mountinfo)
 info "after: earlyext-ticker.service $svc_after, MainPID $pid_after, state '$a_pid $a_started $a_reads $a_fail $a_last'; mountinfo /usr: $(tr '\n' ';' <<<"$mi")"
 
