@@ -308,7 +308,10 @@ struct Commands {
         if kind != .directory {
             let verdict = verifyImage(path: path, policy: engine.policy.require, trust: engine.trust,
                                       architecture: host.architecture)
-            guard verdict.accepted else { return (false, verdict.reason, verdict.verification) }
+            guard verdict.accepted else {
+                let reason = verdict.reason.hasPrefix("refused: ") ? String(verdict.reason.dropFirst(9)) : verdict.reason
+                return (false, reason, verdict.verification)
+            }
             verification = verdict.verification
             // Without device-mapper an image with verity data cannot be mounted verified; its
             // hash tree and signature were checked above, its release file is not.

@@ -102,7 +102,11 @@ public struct FilesystemContext: ~Copyable {
         while true {
             let count = Glibc.read(descriptor.rawValue, &buffer, buffer.count)
             if count <= 0 { break }
-            lines.append(String(decoding: buffer[0..<count], as: UTF8.self))
+            // Each message is "e text", "w text" or "i text" (error, warning, info), maybe with a newline.
+            var line = Substring(String(decoding: buffer[0..<count], as: UTF8.self))
+            while line.last == "\n" { line = line.dropLast() }
+            if line.count > 2, "ewi".contains(line.first!), line.dropFirst().first == " " { line = line.dropFirst(2) }
+            lines.append(String(line))
         }
         return lines.joined(separator: "; ")
     }
