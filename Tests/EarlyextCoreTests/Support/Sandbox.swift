@@ -47,18 +47,25 @@ struct Sandbox {
     }()
 
     static func run(_ script: String, timeout: Int = 300) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         let body = "source '\(packageRoot)/Tests/Privileged/lib.sh'\n" + script
-        process.arguments = ["-s", "KILL", String(timeout), "unshare", "-m", "--propagation", "private", "bash", "-c", body]
         var environment = ProcessInfo.processInfo.environment
         environment["EARLYEXT"] = binary
-        process.environment = environment
+        return try capture("/usr/bin/timeout",
+                           ["-s", "KILL", String(timeout), "unshare", "-m", "--propagation", "private", "bash", "-c", body],
+                           environment: environment)
+    }
+
+    /// Runs `executable` to completion and returns its status and output. Both pipes are read
+    /// at once, so neither can fill up and stall the child.
+    static func capture(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        // Read both pipes concurrently so neither fills up.
         final class Box: @unchecked Sendable { var data = Data() }
         let errBox = Box()
         let done = DispatchSemaphore(value: 0)
@@ -70,9 +77,8 @@ struct Sandbox {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         done.wait()
-        let errData = errBox.data
         return Result(status: process.terminationStatus,
                       stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+                      stderr: String(decoding: errBox.data, as: UTF8.self))
     }
 }

@@ -6,29 +6,11 @@ import Glibc
 /// Runs bash with `Tests/Verity/fixtures.sh` sourced, in `directory`. Throws if it fails.
 @discardableResult
 func fixtureShell(_ script: String, in directory: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = ["-c", "set -euo pipefail; source '\(Sandbox.packageRoot)/Tests/Verity/fixtures.sh'; cd '\(directory)'; " + script]
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    final class Box: @unchecked Sendable { var data = Data() }
-    let errBox = Box()
-    let done = DispatchSemaphore(value: 0)
-    let handle = err.fileHandleForReading
-    Thread.detachNewThread {
-        errBox.data = handle.readDataToEndOfFile()
-        done.signal()
+    let result = try Sandbox.capture("/bin/bash", ["-c", "set -euo pipefail; source '\(Sandbox.packageRoot)/Tests/Verity/fixtures.sh'; cd '\(directory)'; " + script])
+    guard result.status == 0 else {
+        throw FixtureError(message: "fixture script failed (\(result.status)): \(script)\n\(result.stderr)")
     }
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    done.wait()
-    let stdout = String(decoding: output, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        throw FixtureError(message: "fixture script failed (\(process.terminationStatus)): \(script)\n\(String(decoding: errBox.data, as: UTF8.self))")
-    }
-    return stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 struct FixtureError: Error, CustomStringConvertible { var message: String; var description: String { message } }
