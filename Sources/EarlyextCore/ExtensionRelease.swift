@@ -134,8 +134,8 @@ public func hierarchiesPresent(imageRoot: Int32, usrRoot: Bool = false) -> [Stri
         guard let resolved = try? resolve(inside: imageRoot, usrRoot ? "/" : hierarchy, rootName: "the image"),
               resolved.isDirectory,
               let fd = try? openAt(imageRoot, resolved.relative, O_RDONLY | O_DIRECTORY | O_NOFOLLOW),
-              let entries = try? directoryEntries(fd.rawValue)
+              let populated = try? directoryHasEntries(fd.rawValue)
         else { return false }
-        return !entries.isEmpty
+        return populated
     }
 }

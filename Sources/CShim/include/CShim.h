@@ -71,6 +71,14 @@
 #ifndef SYS_fsmount
 #define SYS_fsmount 432
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+/* openat2(2)'s RESOLVE_* flags (<linux/openat2.h>, Linux 5.6). */
+static const uint64_t ee_RESOLVE_NO_MAGICLINKS = 0x02;
+static const uint64_t ee_RESOLVE_NO_SYMLINKS = 0x04;
+static const uint64_t ee_RESOLVE_BENEATH = 0x08;
 
 /* _GNU_SOURCE-only flags. The shim cannot define _GNU_SOURCE itself: the C modules Swift builds
  * must agree on glibc's types, so the values are spelled out here. */
@@ -179,6 +187,17 @@ static const unsigned int ee_SYNC_FILE_RANGE_WRITE = 2;
 /// sync_file_range(2): start writeback of a byte range without waiting for it.
 static inline int ee_sync_file_range(int fd, int64_t offset, int64_t count, unsigned int flags) {
     return (int)syscall(SYS_sync_file_range, fd, offset, count, flags);
+}
+
+/// openat2(2) (Linux 5.6): openat with `struct open_how`, for its RESOLVE_* restrictions.
+static inline int ee_openat2(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
+    struct { uint64_t flags, mode, resolve; } how = { flags, 0, resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/// getdents64(2): raw directory entries into `buffer`; returns the bytes filled, 0 at the end.
+static inline long ee_getdents64(int fd, void *buffer, size_t size) {
+    return syscall(SYS_getdents64, fd, buffer, size);
 }
 
 // MARK: - Small helpers for macros Swift cannot import

@@ -60,7 +60,7 @@ enum InitrdNetwork {
 
                     """)
             } catch {
-                throw EarlyextError(.fetch, "cannot write \(fallbackConfig)", errno: error as? Errno)
+                throw EarlyextError(.fetch, "cannot write \(fallbackConfig)", errno: error)
             }
         }
         guard let systemctl = Subprocess.locate("systemctl") else {

@@ -7,13 +7,15 @@ public enum ImageFilesystem: String, CaseIterable, Sendable {
 
     /// blkid_do_safeprobe(3) on an open image or block device: the type is read from the
     /// superblock, never guessed from the file name. A type earlyext does not mount, or no
-    /// filesystem at all, is an error naming what was found.
-    public static func probe(_ fd: Int32, path: String) throws -> ImageFilesystem {
+    /// filesystem at all, is an error naming what was found. `offset` and `size` (bytes; 0 = to
+    /// the end) probe one region: a plain image's bytes are probed in the file itself, before a
+    /// loop device exists, which costs no loop-device I/O and refuses garbage before attaching.
+    public static func probe(_ fd: Int32, path: String, offset: UInt64 = 0, size: UInt64 = 0) throws -> ImageFilesystem {
         guard let probe = blkid_new_probe() else {
             throw EarlyextError(.invalidImage, "\(path): cannot allocate a blkid probe", errno: .current)
         }
         defer { blkid_free_probe(probe) }
-        guard blkid_probe_set_device(probe, fd, 0, 0) == 0 else {
+        guard blkid_probe_set_device(probe, fd, blkid_loff_t(offset), blkid_loff_t(size)) == 0 else {
             throw EarlyextError(.invalidImage, "\(path): cannot probe", errno: .current)
         }
         blkid_probe_enable_superblocks(probe, 1)

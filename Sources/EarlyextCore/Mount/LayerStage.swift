@@ -30,7 +30,7 @@ final class LayerStage {
             try mountSetAttributes(AT_FDCWD, path, flags: 0, set: 0, clear: 0, propagation: UInt64(MS_PRIVATE))
         } catch {
             close()
-            throw EarlyextError(.mount, "cannot prepare the layer stage at \(path)", errno: error as? Errno)
+            throw EarlyextError(.mount, "cannot prepare the layer stage at \(path)", errno: error)
         }
     }
 

@@ -11,14 +11,22 @@ public struct LoopDevice: ~Copyable {
     public var path: String { "/dev/loop\(number)" }
     public let directIO: Bool
 
+    /// /dev/loop-control, opened once per process (every image of a merge needs it).
+    private static let control: Result<Int32, Errno> = Result { () throws(Errno) in
+        try openPath("/dev/loop-control", O_RDWR).take()
+    }
+
+    /// Hands the device's descriptor to a new owner (the device stays bound to it).
+    public consuming func take() -> FileDescriptor { descriptor }
+
     /// Attaches `backing` (an open, read-only image file) to a free loop device.
     /// Retries when another process takes the device between LOOP_CTL_GET_FREE and LOOP_CONFIGURE.
     /// `offset` and `sizeLimit` (bytes; 0 = to the end) expose one partition of a disk image.
     public static func attach(_ backing: Int32, name: String, offset: UInt64 = 0, sizeLimit: UInt64 = 0) throws(Errno) -> LoopDevice {
-        let control = try openPath("/dev/loop-control", O_RDWR)
+        let control = try LoopDevice.control.get()
         var lastError = Errno.busy
         for _ in 0..<64 {
-            let number = try loopControlGetFree(control.rawValue)
+            let number = try loopControlGetFree(control)
             let device: FileDescriptor
             do throws(Errno) {
                 device = try openPath("/dev/loop\(number)", O_RDONLY)

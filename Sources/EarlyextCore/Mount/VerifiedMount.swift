@@ -39,7 +39,7 @@ extension OpenedExtension {
         guard let fd = verified.deviceDescriptor else {
             throw EarlyextError(.mount, "\(candidate.entryPath): the verified device is gone")
         }
-        let fstype = try ImageFilesystem.probe(fd, path: candidate.entryPath)
+        let fstype = try verified.filesystem ?? ImageFilesystem.probe(fd, path: candidate.entryPath)
         let mount = try mountFilesystem(fstype, source: verified.devicePath, entry: candidate.entryPath)
         let opened = OpenedExtension(name: candidate.name, mount: mount, format: fstype.rawValue,
                                      loopDevice: verified.loopDevices.first)

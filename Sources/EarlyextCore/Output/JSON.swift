@@ -156,13 +156,20 @@ private struct JSONWriter {
 
     private mutating func newline(level: Int) {
         guard pretty else { return }
-        output += "\n" + String(repeating: "  ", count: level)
+        output += "\n"
+        for _ in 0..<level { output += "  " }
     }
 
     /// A string literal: `"` and `\` escaped, control characters as the short escapes where
     /// RFC 8259 has one (`\n`, `\t`, …) and `\u00XX` otherwise. Everything else is written as is.
     private mutating func writeString(_ string: String) {
         output += "\""
+        // Most strings need no escape: append them whole.
+        if !string.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            output += string
+            output += "\""
+            return
+        }
         for scalar in string.unicodeScalars {
             switch scalar {
             case "\"": output += "\\\""

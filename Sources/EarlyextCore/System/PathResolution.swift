@@ -58,6 +58,7 @@ struct ResolvedPath {
 /// link's directory, absolute ones from the root; `..` never goes above the root.
 /// `rootName` only appears in messages ("the root /sysroot", "the image").
 func resolve(inside rootFD: Int32, _ path: String, rootName: String) throws(ResolveFailure) -> ResolvedPath {
+    if let direct = try resolveDirectly(inside: rootFD, path) { return direct }
     // A stack of components still to walk; the next one is last.
     var pending = path.split(separator: "/").reversed().map(String.init)
     var done: [String] = []
@@ -117,6 +118,33 @@ func resolve(inside rootFD: Int32, _ path: String, rootName: String) throws(Reso
         pending.append(contentsOf: target.split(separator: "/").reversed().map(String.init))
     }
     return ResolvedPath(components: done, status: status)
+}
+
+/// The common case in one call: a path with no symlink and no `..` in it needs no walk, and
+/// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS resolves exactly those (a symlink
+/// anywhere is ELOOP, a step above the root EXDEV). Found, or not found, is then the answer the
+/// walk would give; anything else (a symlink, ENOSYS, ENOTDIR…) is left to the walk: nil.
+private func resolveDirectly(inside rootFD: Int32, _ path: String) throws(ResolveFailure) -> ResolvedPath? {
+    let components = path.split(separator: "/").filter { $0 != "." }.map(String.init)
+    guard components.count >= 2, !components.contains("..") else { return nil }
+    let relative = components.joined(separator: "/")
+    do {
+        // Without O_NOFOLLOW: a symlink as the last component is ELOOP too.
+        let fd = try openAt2(rootFD, relative, ee_O_PATH,
+                             resolve: ee_RESOLVE_BENEATH | ee_RESOLVE_NO_SYMLINKS | ee_RESOLVE_NO_MAGICLINKS)
+        guard let status = try? statAt(fd.rawValue, "", flags: ee_AT_EMPTY_PATH), ee_s_islnk(status.st_mode) == 0 else {
+            return nil
+        }
+        return ResolvedPath(components: components, status: status)
+    } catch where error == .noSuchFile {
+        // No symlink on the way: the walk fails at the first missing component. When the parent
+        // is there, that is the last one, and the walk's answer is known.
+        guard let parent = try? statAt(rootFD, components.dropLast().joined(separator: "/"), flags: AT_SYMLINK_NOFOLLOW),
+              ee_s_isdir(parent.st_mode) != 0 else { return nil }
+        throw .system(.noSuchFile, "/" + relative)
+    } catch {
+        return nil
+    }
 }
 
 /// "/sysroot/" → "/sysroot", "/" → "": what to put in front of an in-root path to get a host path.

@@ -26,6 +26,11 @@ func openAt(_ dirfd: Int32, _ path: String, _ flags: Int32, mode: mode_t = 0) th
     try descriptorOrErrno { Glibc.openat(dirfd, path, flags | O_CLOEXEC, mode) }
 }
 
+/// openat2(2) with O_CLOEXEC and `resolve` (RESOLVE_* flags); ENOSYS before Linux 5.6.
+func openAt2(_ dirfd: Int32, _ path: String, _ flags: Int32, resolve: UInt64) throws(Errno) -> FileDescriptor {
+    try descriptorOrErrno { ee_openat2(dirfd, path, UInt64(UInt32(bitPattern: flags | O_CLOEXEC)), resolve) }
+}
+
 /// open(2) with O_CLOEXEC.
 func openPath(_ path: String, _ flags: Int32, mode: mode_t = 0) throws(Errno) -> FileDescriptor {
     try openAt(AT_FDCWD, path, flags, mode: mode)
@@ -133,6 +138,25 @@ func extendedAttribute(_ fd: Int32, _ name: String) throws(Errno) -> [UInt8]? {
 }
 
 /// The names in a directory (without `.` and `..`), via fdopendir(3)/readdir(3) on a dup of `dirfd`.
+/// Whether the directory open as `dirfd` has an entry besides "." and "..": getdents64(2) on
+/// it, from its current offset (a freshly opened descriptor), reading at most one buffer.
+func directoryHasEntries(_ dirfd: Int32) throws(Errno) -> Bool {
+    var buffer = [UInt8](repeating: 0, count: 1024)
+    while true {
+        let filled = try valueOrErrno { buffer.withUnsafeMutableBytes { ee_getdents64(dirfd, $0.baseAddress, $0.count) } }
+        guard filled > 0 else { return false }
+        // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
+        var offset = 0
+        while offset + 19 < filled {
+            let length = Int(buffer[offset + 16]) | Int(buffer[offset + 17]) << 8
+            guard length > 0 else { return false }
+            let name = buffer[(offset + 19)...].prefix { $0 != 0 }
+            if !(name.elementsEqual([0x2e]) || name.elementsEqual([0x2e, 0x2e])) { return true }
+            offset += length
+        }
+    }
+}
+
 func directoryEntries(_ dirfd: Int32) throws(Errno) -> [(name: String, type: UInt8)] {
     let copy = try valueOrErrno { Glibc.fcntl(dirfd, F_DUPFD_CLOEXEC, 0) }
     guard let dir = Glibc.fdopendir(copy) else {

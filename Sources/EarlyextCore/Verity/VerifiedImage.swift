@@ -38,12 +38,18 @@ public final class VerifiedImage {
     public let loopDevices: [String]
     /// For DDIs: `.usr` means the filesystem holds the contents of /usr (not an extension root).
     public var designator: Designator? { verification.designator }
+    /// The filesystem, when it was probed before the device was set up (plain images: the device
+    /// shows the image's bytes as they are). nil: probe the device (dm-verity: only verified
+    /// bytes are read).
+    public let filesystem: ImageFilesystem?
 
     /// Descriptors that keep the device alive until it is mounted.
     private var holds: [OwnedDescriptor]
 
-    init(devicePath: String, verification: Verification, deviceMapperName: String?, loopDevices: [String], holds: [OwnedDescriptor]) {
+    init(devicePath: String, verification: Verification, deviceMapperName: String?, loopDevices: [String],
+         holds: [OwnedDescriptor], filesystem: ImageFilesystem? = nil) {
         self.devicePath = devicePath
+        self.filesystem = filesystem
         self.verification = verification
         self.deviceMapperName = deviceMapperName
         self.loopDevices = loopDevices
@@ -152,9 +158,12 @@ public final class VerifiedImage {
             return VerifiedImage(devicePath: candidate.resolvedPath, verification: verification, deviceMapperName: nil,
                                  loopDevices: [], holds: [OwnedDescriptor(fd)])
         }
-        let loop = try attachLoop(inspected.data, entry: candidate.entryPath)
+        let data = inspected.data
+        let filesystem = try ImageFilesystem.probe(data.reader.descriptor.rawValue, path: candidate.entryPath,
+                                                   offset: data.offset, size: data.size)
+        let loop = try attachLoop(data, entry: candidate.entryPath)
         return VerifiedImage(devicePath: loop.path, verification: verification, deviceMapperName: nil,
-                             loopDevices: [loop.path], holds: [loop.hold])
+                             loopDevices: [loop.path], holds: [loop.hold], filesystem: filesystem)
     }
 
     /// A loop device over `region`, held by the returned descriptor (autoclear does the rest).
@@ -163,9 +172,8 @@ public final class VerifiedImage {
         do {
             let loop = try LoopDevice.attach(region.reader.descriptor.rawValue, name: region.reader.path,
                                              offset: region.offset, sizeLimit: whole ? 0 : region.size)
-            // A duplicate keeps the device; the original closes with `loop`.
-            let copy = try valueOrErrno { fcntl(loop.descriptor.rawValue, F_DUPFD_CLOEXEC, 0) }
-            return (loop.path, OwnedDescriptor(FileDescriptor(adopting: copy)))
+            let path = loop.path
+            return (path, OwnedDescriptor(loop.take()))
         } catch {
             throw EarlyextError(.mount, "\(entry): cannot attach a loop device", errno: error)
         }
