@@ -46,19 +46,23 @@ extension Engine {
             report.milliseconds = monotonicMilliseconds() - started
             return report
         }
+        var options = fetchOptions
         if dry.needsNetwork && Coexistence.runningInInitrd && !fetchOptions.offline {
             do {
                 try InitrdNetwork.bringUp(timeout: fetchOptions.networkTimeout, log: log)
             } catch {
-                log.warning("\(error)")  // the downloads below fail with their own messages
+                // No network: each download is tried once (it fails with its own message), not
+                // retried with backoff for a network that already had its chance to come up.
+                log.warning("\(error); trying each download once, without retries")
+                options.retries = 0
             }
         }
-        let plan = try planFetches(root: environment.rootForDisplay, update: update, host: host, log: log, options: fetchOptions)
+        let plan = try planFetches(root: environment.rootForDisplay, update: update, host: host, log: log, options: options)
         for warning in plan.warnings { log.warning(warning) }
         for problem in plan.problems { log.warning(problem) }
         var report = FetchReport(plan: plan)
         if !plan.requests.isEmpty {
-            let fetcher = Fetcher(log: log, options: fetchOptions)
+            let fetcher = Fetcher(log: log, options: options)
             for request in plan.requests {
                 do {
                     let result = try fetcher.fetch(request)

@@ -113,4 +113,25 @@ struct FetchCommandTests {
         #expect(r["requests"] == "0")
         #expect(r["requests_after_plan"] == "0")
     }
+
+    /// In the initrd (faked: /etc/initrd-release on a tmpfs /etc, a tmpfs /run) with no network
+    /// (a network namespace of its own, with no route) and no way to bring one up (systemctl
+    /// cannot reach a service manager): the network bring-up fails, and each download is then
+    /// tried once, failing with its URL and reason, instead of being retried with backoff.
+    @Test func noNetworkInTheInitrdMeansOneAttemptPerDownload() throws {
+        let r = try Sandbox.run(Self.setup + "\n" + #"""
+        mount -t tmpfs tmpfs /run
+        mount -t tmpfs tmpfs /etc; touch /etc/initrd-release
+        EE_WRAP="unshare -n" ee fetch 2> "$W/err" && fact status 0 || fact status $?
+        fact once "$(grep -c 'trying each download once, without retries' "$W/err")"
+        fact retried "$(grep -c 'retrying in' "$W/err" || true)"
+        fact names_url "$(grep -c "$base/ok/pinned.raw" "$W/err")"
+        fact pinned_file "$(test -e "$R/etc/extensions/pinned.raw" && echo present || echo absent)"
+        """#)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r["once"] == "1", "\(r.stderr)")
+        #expect(r["retried"] == "0", "no download is retried once the network could not come up")
+        #expect(r["names_url"] != "0", "the failure names the URL")
+        #expect(r["pinned_file"] == "absent")
+    }
 }

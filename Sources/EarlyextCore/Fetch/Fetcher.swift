@@ -392,11 +392,22 @@ final class TransferSink {
 
     /// sync_file_range(SYNC_FILE_RANGE_WRITE) every 8 MiB: the disk writes while the network
     /// delivers, so the fsync before the rename finds little left to do.
+    /// It runs on the hashing thread (submitting the writes costs as much CPU as copying them),
+    /// through a descriptor of its own, so a job still queued can never reach a reused number.
     private func startWriteback(_ fd: Int32) {
         guard offset - writebackFrom >= Self.writebackStep else { return }
-        _ = ee_sync_file_range(fd, writebackFrom, offset - writebackFrom, ee_SYNC_FILE_RANGE_WRITE)
+        if writebackDescriptor == nil {
+            writebackDescriptor = (try? valueOrErrno { fcntl(fd, F_DUPFD_CLOEXEC, 0) }).map { OwnedDescriptor(FileDescriptor(adopting: $0)) }
+        }
+        let (from, count) = (writebackFrom, offset - writebackFrom)
+        if let hasher, let descriptor = writebackDescriptor {
+            hasher.offThread { _ = ee_sync_file_range(descriptor.rawValue, from, count, ee_SYNC_FILE_RANGE_WRITE) }
+        } else {
+            _ = ee_sync_file_range(fd, from, count, ee_SYNC_FILE_RANGE_WRITE)
+        }
         writebackFrom = offset
     }
+    private var writebackDescriptor: OwnedDescriptor?
 
     /// At the first piece of the body: is this the body we want, and does it fit?
     private func checkResponse() -> TransferError? {

@@ -6,7 +6,9 @@ import Glibc
 ///
 /// `pipelined`: the bytes are copied into 1 MiB chunks and hashed on a thread of their own, so
 /// that hashing overlaps the transfer instead of following it (at most 16 chunks wait; the
-/// producer waits when the hasher falls behind). `hexDigest()` and `reset()` wait for the queue.
+/// producer waits when the hasher falls behind; chunk buffers are reused, so the copy does not
+/// fault in fresh pages). `hexDigest()` and `reset()` wait for the queue. `offThread` runs other
+/// small jobs of the transfer (starting writeback) on the same thread.
 final class SHA256 {
     /// The EVP_MD_CTX, freed with the object.
     private var context: OpaquePointer
@@ -45,6 +47,12 @@ final class SHA256 {
         bytes.withUnsafeBytes { update($0) }
     }
 
+    /// Runs `job` on the hashing thread, after the chunks queued before it (at once, here, when
+    /// not pipelined). `hexDigest()`, `reset()` and deinit wait for it.
+    func offThread(_ job: @escaping () -> Void) {
+        if let pipeline { pipeline.perform(job) } else { job() }
+    }
+
     /// EVP_DigestFinal_ex() on a copy (EVP_MD_CTX_copy_ex), so the running digest can go on:
     /// lowercase hex.
     func hexDigest() -> String {
@@ -71,12 +79,21 @@ final class SHA256 {
 final class HashPipeline: @unchecked Sendable {
     static let chunkSize = 1 << 20
     static let maxQueued = 16
+    /// What the hashing thread does next: hash `count` bytes of a chunk buffer, or run a job.
+    private enum Work {
+        case chunk(UnsafeMutableRawBufferPointer, count: Int)
+        case job(() -> Void)
+    }
     private let context: OpaquePointer
-    private var pending: [UInt8] = []
-    private var queue: [[UInt8]] = []
+    /// The chunk being filled, and how much of it is.
+    private var pending: UnsafeMutableRawBufferPointer?
+    private var pendingCount = 0
+    private var queue: [Work] = []
+    /// Chunk buffers the thread is done with, for `pending` to reuse: their pages are already
+    /// faulted in, and they are freed with the pipeline.
+    private var spare: [UnsafeMutableRawBufferPointer] = []
     private var busy = false
     private var stopping = false
-    private var discarding = false
     private var thread: pthread_t?
     private var mutex = pthread_mutex_t()
     private var changed = pthread_cond_t()
@@ -85,52 +102,88 @@ final class HashPipeline: @unchecked Sendable {
         self.context = context
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&changed, nil)
-        pending.reserveCapacity(Self.chunkSize)
     }
 
     deinit {
+        pending?.deallocate()
+        for buffer in spare { buffer.deallocate() }
+        for case .chunk(let buffer, _) in queue { buffer.deallocate() }
         pthread_cond_destroy(&changed)
         pthread_mutex_destroy(&mutex)
     }
 
     /// Copies `bytes` into the current chunk; a full chunk goes to the hashing thread.
     func feed(_ bytes: UnsafeRawBufferPointer) {
-        var rest = bytes[...]
+        var rest = bytes
         while !rest.isEmpty {
-            let take = min(Self.chunkSize - pending.count, rest.count)
-            pending.append(contentsOf: rest.prefix(take))
-            rest = rest.dropFirst(take)
-            if pending.count == Self.chunkSize { submit() }
+            let chunk = pending ?? takeBuffer()
+            pending = chunk
+            let take = min(Self.chunkSize - pendingCount, rest.count)
+            (chunk.baseAddress! + pendingCount).copyMemory(from: rest.baseAddress!, byteCount: take)
+            pendingCount += take
+            rest = UnsafeRawBufferPointer(rebasing: rest[take...])
+            if pendingCount == Self.chunkSize { submit() }
         }
+    }
+
+    /// Queues `job` for the hashing thread (runs it here if there can be no thread).
+    func perform(_ job: @escaping () -> Void) {
+        guard startIfNeeded() else { return job() }
+        enqueue(.job(job))
+    }
+
+    /// A spare chunk buffer, or a new one.
+    private func takeBuffer() -> UnsafeMutableRawBufferPointer {
+        pthread_mutex_lock(&mutex)
+        let reused = spare.popLast()
+        pthread_mutex_unlock(&mutex)
+        return reused ?? .allocate(byteCount: Self.chunkSize, alignment: 64)
+    }
+
+    /// Starts the hashing thread on first use; false if none could be made.
+    private func startIfNeeded() -> Bool {
+        if thread == nil { thread = startThread { [unowned self] in self.work() } }
+        return thread != nil
+    }
+
+    private func enqueue(_ work: Work) {
+        pthread_mutex_lock(&mutex)
+        while queue.count >= Self.maxQueued { pthread_cond_wait(&changed, &mutex) }
+        queue.append(work)
+        pthread_cond_broadcast(&changed)
+        pthread_mutex_unlock(&mutex)
     }
 
     private func submit() {
-        guard !pending.isEmpty else { return }
-        if thread == nil { thread = startThread { [unowned self] in self.work() } }
-        guard thread != nil else {  // no thread: hash here
-            _ = pending.withUnsafeBytes { EVP_DigestUpdate(context, $0.baseAddress, $0.count) }
-            pending.removeAll(keepingCapacity: true)
+        guard let chunk = pending, pendingCount > 0 else { return }
+        guard startIfNeeded() else {  // no thread: hash here
+            _ = EVP_DigestUpdate(context, chunk.baseAddress, pendingCount)
+            pendingCount = 0
             return
         }
-        pthread_mutex_lock(&mutex)
-        while queue.count >= Self.maxQueued { pthread_cond_wait(&changed, &mutex) }
-        queue.append(pending)
-        pthread_cond_broadcast(&changed)
-        pthread_mutex_unlock(&mutex)
-        pending = []
-        pending.reserveCapacity(Self.chunkSize)
+        enqueue(.chunk(chunk, count: pendingCount))
+        pending = nil
+        pendingCount = 0
     }
 
-    /// Waits until every byte fed so far is hashed (or, `discarding`, dropped).
+    /// Waits until every byte fed so far is hashed (or, `discarding`, dropped), and every job ran.
     func drain(discarding: Bool) {
-        if discarding { pending.removeAll(keepingCapacity: true) } else { submit() }
+        if discarding { pendingCount = 0 } else { submit() }
         guard thread != nil else { return }
         pthread_mutex_lock(&mutex)
-        if discarding { queue.removeAll() }
+        if discarding {
+            queue.removeAll { work in
+                guard case .chunk(let buffer, _) = work else { return false }
+                spare.append(buffer)
+                return true
+            }
+            pthread_cond_broadcast(&changed)
+        }
         while !queue.isEmpty || busy { pthread_cond_wait(&changed, &mutex) }
         pthread_mutex_unlock(&mutex)
     }
 
+    /// Lets the thread finish the queue, and joins it.
     func stop() {
         guard let thread else { return }
         pthread_mutex_lock(&mutex)
@@ -146,11 +199,18 @@ final class HashPipeline: @unchecked Sendable {
         while true {
             while queue.isEmpty && !stopping { pthread_cond_wait(&changed, &mutex) }
             if queue.isEmpty && stopping { break }
-            let chunk = queue.removeFirst()
+            let next = queue.removeFirst()
             busy = true
+            pthread_cond_broadcast(&changed)
             pthread_mutex_unlock(&mutex)
-            _ = chunk.withUnsafeBytes { EVP_DigestUpdate(context, $0.baseAddress, $0.count) }
+            switch next {
+            case .chunk(let buffer, let count):
+                _ = EVP_DigestUpdate(context, buffer.baseAddress, count)
+            case .job(let job):
+                job()
+            }
             pthread_mutex_lock(&mutex)
+            if case .chunk(let buffer, _) = next { spare.append(buffer) }
             busy = false
             pthread_cond_broadcast(&changed)
         }
