@@ -70,6 +70,9 @@ public struct Engine {
     public var expectedDigests: [String: String] = [:]
     /// Trusted certificates for signed verity (`/etc/verity.d`, `/usr/lib/verity.d`).
     public var trust: TrustStore = .empty
+    /// `--no-reload`: neither reload the service manager nor restart units, whatever the
+    /// extensions ask (EXTENSION_RELOAD_MANAGER, EXTENSION_RESTART_UNITS).
+    public var noReload = false
 
     public init(environment: Environment, log: Log) {
         self.environment = environment
@@ -291,23 +294,31 @@ public struct Engine {
         let record = record()
         try record.save(to: environment.stateDir)
         Coexistence.install(environment: environment, log: log)
-        let asking = Set(survey.plan.toMerge.filter { Coexistence.asksForReload($0.release?["EXTENSION_RELOAD_MANAGER"]) }.map(\.name))
-            .union(previous?.extensionsAskingForReload ?? [])
-        Coexistence.perform(Coexistence.reloadAction(asking: asking.sorted(), inInitrd: Coexistence.runningInInitrd,
-                                                     rootIsSlash: environment.root.isEmpty), log: log)
         let merged = Set(hierarchies.flatMap(\.extensions))
         let missing = required.subtracting(merged).sorted(by: { compareVersions($0, $1) < 0 })
+        if missing.isEmpty {
+            for h in hierarchies {
+                log.info("merged \(h.extensions.count) extension(s) into \(h.hostPath(in: environment)): \(h.extensions.joined(separator: " "))")
+            }
+            if hierarchies.isEmpty { log.info("nothing to merge") }
+        }
+        // What is merged now is in place, whatever is missing: the manager must see it.
+        tellServiceManager(new: record.managedExtensions, previous: previous?.managedExtensions ?? [])
         if !missing.isEmpty {
             let reasons = missing.map { name in
                 "\(name) (\(survey.plan.entries.first { $0.name == name }?.reason ?? "not found"))"
             }
             throw EarlyextError(.requiredFailed, "required extension(s) not merged: " + reasons.joined(separator: ", "))
         }
-        for h in hierarchies {
-            log.info("merged \(h.extensions.count) extension(s) into \(h.hostPath(in: environment)): \(h.extensions.joined(separator: " "))")
-        }
-        if hierarchies.isEmpty { log.info("nothing to merge") }
         return record
+    }
+
+    /// What the extensions ask of the service manager, for the change from `previous` to `new`
+    /// (docs/runtime.md): done at runtime with ROOT = /, logged once otherwise.
+    func tellServiceManager(new: [ManagerActions.Extension], previous: [ManagerActions.Extension]) {
+        let plan = ManagerActions.plan(new: new, previous: previous, inInitrd: Coexistence.runningInInitrd,
+                                       rootIsSlash: environment.root.isEmpty, noReload: noReload)
+        ManagerActions.perform(plan, log: log, systemctl: plan.situation == .runtime ? ManagerActions.systemctl() : nil)
     }
 
     /// `layers` are the extensions with content in this hierarchy; `listing` is every merged
@@ -400,6 +411,8 @@ public struct Engine {
         for hierarchy in previous.hierarchies { try unmergeHierarchy(hierarchy) }
         StateRecord.remove(from: environment.stateDir)
         log.info("unmerged \(previous.hierarchies.map(\.path).joined(separator: " "))")
+        // Every extension went away: their units are restarted, or stopped where their files are gone.
+        tellServiceManager(new: [], previous: previous.managedExtensions)
     }
 
     func unmergeHierarchy(_ hierarchy: StateRecord.Hierarchy) throws {

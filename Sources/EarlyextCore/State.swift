@@ -27,10 +27,19 @@ public struct StateRecord {
 
     public static let fileName = "state.json"
 
-    /// The merged extensions whose release file sets EXTENSION_RELOAD_MANAGER.
-    var extensionsAskingForReload: [String] {
+    /// The merged extensions as `ManagerActions` plans with them: name, the release keys it
+    /// reads, and what identifies the image.
+    var managedExtensions: [ManagerActions.Extension] {
         (details.first { $0.0 == "extensions" }?.1.arrayValue ?? []).compactMap { e in
-            Coexistence.asksForReload(e["release"]?["EXTENSION_RELOAD_MANAGER"]?.stringValue) ? e["name"]?.stringValue : nil
+            guard let name = e["name"]?.stringValue else { return nil }
+            var release: [String: String] = [:]
+            for key in ManagerActions.releaseKeys {
+                if let value = e["release"]?[key]?.stringValue { release[key] = value }
+            }
+            let verification = e["verification"]
+            return ManagerActions.Extension(name: name, release: release, identity: ManagerActions.Identity(
+                version: e["version"]?.stringValue, source: e["source"]?.stringValue, file: e["file_id"]?.stringValue,
+                digest: verification?["root_hash"]?.stringValue ?? verification?["sha256"]?.stringValue))
         }
     }
 
@@ -65,6 +74,11 @@ public struct StateRecord {
                 } else if let loop = image?.loopDevice {
                     fields.append(("loop_device", .string(loop)))
                 }
+                if let candidate = entry.candidate, candidate.kind != .directory,
+                   let st = try? statAt(AT_FDCWD, candidate.resolvedPath) {
+                    // What identifies the image file, for ManagerActions: another file, or the same rewritten.
+                    fields.append(("file_id", .string("\(st.st_dev):\(st.st_ino) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")))
+                }
                 if let contribution = modules[entry.name] {
                     fields.append(("modules", .array(contribution.modules.map(JSON.string))))
                     if !contribution.otherKernels.isEmpty {
@@ -72,7 +86,7 @@ public struct StateRecord {
                     }
                 }
                 if let release = entry.release {
-                    let keys = ["ID", "VERSION_ID", "SYSEXT_LEVEL", "SYSEXT_SCOPE", "ARCHITECTURE", "EXTENSION_RELOAD_MANAGER"]
+                    let keys = ["ID", "VERSION_ID", "SYSEXT_LEVEL", "SYSEXT_SCOPE", "ARCHITECTURE"] + ManagerActions.releaseKeys
                     fields.append(("release", .object(keys.compactMap { k in release[k].map { (k, .string($0)) } })))
                     if let version = release["SYSEXT_VERSION_ID"] ?? release["VERSION_ID"] {
                         fields.append(("version", .string(version)))

@@ -50,6 +50,9 @@ private let argvCases: [ArgvCase] = [
     .init(["merge", "--update", "--offline"],
           .run(.merge, options { $0.update = true; $0.offline = true }, operands: [])),
     .init(["fetch", "--update"], .run(.fetch, options { $0.update = true }, operands: [])),
+    .init(["refresh", "--no-reload"], .run(.refresh, options { $0.noReload = true }, operands: [])),
+    .init(["--no-reload", "merge"], .run(.merge, options { $0.noReload = true }, operands: [])),
+    .init(["unmerge", "--no-reload"], .run(.unmerge, options { $0.noReload = true }, operands: [])),
     .init(["--log-level", "debug", "refresh"], .run(.refresh, options { $0.logLevel = .debug }, operands: [])),
     .init(["unmerge", "--log-level=error"], .run(.unmerge, options { $0.logLevel = .error }, operands: [])),
     .init(["--root=/a", "--root=/b", "list"], .run(.list, options { $0.root = "/b" }, operands: [])),
@@ -78,6 +81,8 @@ private let argvCases: [ArgvCase] = [
     .init(["verify", "x.raw", "--json"], error: "option '--json' is only valid with plan, list and status"),
     .init(["status", "--update"], error: "option '--update' is only valid with fetch, merge and refresh"),
     .init(["fetch", "--offline"], error: "option '--offline' cannot be used with fetch"),
+    .init(["plan", "--no-reload"], error: "option '--no-reload' is only valid with merge, refresh and unmerge"),
+    .init(["merge", "--no-reload=yes"], error: "option '--no-reload' does not take an argument"),
     .init(["verify"], error: "verify needs at least one IMAGE"),
     .init(["merge", "extra"], error: "unexpected argument 'extra'"),
     .init(["status", "--", "--json"], error: "unexpected argument '--json'"),
@@ -113,7 +118,7 @@ struct ArgumentsTests {
             #expect(text.contains("\n  \(command.rawValue) "))
         }
         for option in ["-h --help", "--version", "--root=DIR", "--state-dir=DIR", "--json", "--offline", "--update",
-                       "--log-level=LEVEL"] {
+                       "--no-reload", "--log-level=LEVEL"] {
             #expect(text.contains(option))
         }
         #expect(text.contains("  verify IMAGE...  Check images"))
@@ -126,6 +131,7 @@ struct ArgumentsTests {
         #expect(text.contains("--json") == [.plan, .list, .status].contains(command))
         #expect(text.contains("--update") == [.fetch, .merge, .refresh].contains(command))
         #expect(text.contains("--offline") == (command != .fetch))
+        #expect(text.contains("--no-reload") == [.merge, .refresh, .unmerge].contains(command))
         #expect(text.contains("--root=DIR"))
         #expect(!text.contains("--version"))
     }
@@ -133,7 +139,7 @@ struct ArgumentsTests {
     @Test func helpColumnsAreAligned() {
         let lines = helpText(for: nil).split(separator: "\n")
         let optionLines = lines.filter { $0.hasPrefix("  -h") || $0.hasPrefix("     --") }
-        #expect(optionLines.count == 8)
+        #expect(optionLines.count == 9)
         // Where the description starts: after the synopsis (past its short-option column) and the gap.
         let columns = Set(optionLines.map { line -> Int in
             let body = line.dropFirst(5)

@@ -2,23 +2,6 @@ import Testing
 @testable import EarlyextCore
 
 struct CoexistenceUnitTests {
-    @Test(arguments: [
-        ([], true, true, Coexistence.ReloadAction.none),
-        (["a"], true, false, .notNeeded(["a"])),
-        (["a", "b"], true, true, .notNeeded(["a", "b"])),
-        (["a"], false, true, .daemonReload(["a"])),
-        (["a"], false, false, .otherRoot(["a"])),
-    ])
-    func reloadAction(names: [String], inInitrd: Bool, rootIsSlash: Bool, expected: Coexistence.ReloadAction) {
-        #expect(Coexistence.reloadAction(asking: names, inInitrd: inInitrd, rootIsSlash: rootIsSlash) == expected)
-    }
-
-    @Test(arguments: [("1", true), ("yes", true), ("TRUE", true), ("on", true), ("0", false), ("no", false),
-                      ("", false), ("2", false), ("maybe", false)])
-    func reloadValueIsABoolean(value: String, expected: Bool) {
-        #expect(Coexistence.asksForReload(value) == expected)
-    }
-
     @Test func dropInSkipsTheServiceWhileEarlyextsStateExists() {
         let text = Coexistence.dropIn(stateDir: "/run/earlyext")
         #expect(text.split(separator: "\n").contains("ConditionPathExists=!/run/earlyext/state.json"))
@@ -29,24 +12,61 @@ struct CoexistenceUnitTests {
 @Suite(.enabled(if: Sandbox.isRoot, "needs root: loop devices and mounts (skipped when not root)"), .serialized)
 struct CoexistenceTests {
     /// In the initrd (faked in the namespace: a tmpfs /etc with initrd-release, a tmpfs /run), a
-    /// merge writes the drop-ins, and says once that EXTENSION_RELOAD_MANAGER is not needed.
+    /// merge writes the drop-ins, and says in one line that EXTENSION_RELOAD_MANAGER and
+    /// EXTENSION_RESTART_UNITS are not needed, naming the extensions and the units.
     @Test func initrdMergeWritesDropInsAndSkipsReload() throws {
         let r = try Sandbox.run(#"""
         make_root
         ext reloader squashfs ID=_any EXTENSION_RELOAD_MANAGER=1
+        ext restarter squashfs ID=_any 'EXTENSION_RESTART_UNITS="restarter.service bad/name"' \
+            'EXTENSION_RELOAD_OR_RESTART_UNITS=restarter.socket'
         mount -t tmpfs tmpfs /run
         mount -t tmpfs tmpfs /etc; touch /etc/initrd-release
         "$EARLYEXT" --root "$R" --state-dir /run/earlyext merge 2> "$W/err"
         fact dropin "$(grep -h ConditionPathExists /run/systemd/system/systemd-sysext.service.d/50-earlyext.conf)"
         fact sysroot_dropin "$(test -f /run/systemd/system/systemd-sysext-sysroot.service.d/50-earlyext.conf && echo yes || echo no)"
-        fact reload "$(grep -c 'EXTENSION_RELOAD_MANAGER set by reloader: not needed in the initrd' "$W/err")"
+        fact not_needed "$(grep 'not needed in the initrd' "$W/err" | sed 's/^earlyext: //')"
+        fact not_needed_lines "$(grep -c 'not needed in the initrd' "$W/err")"
+        fact bad_name "$(grep -c "warning: restarter: EXTENSION_RESTART_UNITS=.*'bad/name' is not a unit name" "$W/err")"
         fact default_root "$("$EARLYEXT" plan 2>&1 | grep -o '/sysroot' | head -1 || true)"
         """#)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r["dropin"] == "ConditionPathExists=!/run/earlyext/state.json")
         #expect(r["sysroot_dropin"] == "yes")
-        #expect(r["reload"] == "1")
+        #expect(r["not_needed"] == "EXTENSION_RELOAD_MANAGER set by reloader, EXTENSION_RESTART_UNITS of restarter "
+            + "(restarter.service), EXTENSION_RELOAD_OR_RESTART_UNITS of restarter (restarter.socket): not needed in "
+            + "the initrd, the system's manager starts with the merged units")
+        #expect(r["not_needed_lines"] == "1")
+        #expect(r["bad_name"] == "1")
         #expect(r["default_root"] == "/sysroot", "in the initrd --root defaults to /sysroot (absent here: the error names it)")
+    }
+
+    /// At runtime with another root, nothing is restarted (that root's manager is not the running
+    /// one), on merge, refresh and unmerge alike; the state record keeps the keys and what
+    /// identifies each image, for the next run's plan.
+    @Test func anotherRootRestartsNothingAndTheRecordKeepsTheKeys() throws {
+        let r = try Sandbox.run(#"""
+        make_root
+        ext alpha squashfs ID=_any SYSEXT_VERSION_ID=1 'EXTENSION_RESTART_UNITS=alpha.service'
+        ext beta squashfs ID=_any 'EXTENSION_RELOAD_OR_RESTART_UNITS=beta.service'
+        mount -t tmpfs tmpfs /run
+        ee merge 2> "$W/merge"
+        fact merge "$(grep -c 'EXTENSION_RESTART_UNITS of alpha (alpha.service), EXTENSION_RELOAD_OR_RESTART_UNITS of beta (beta.service): not acted on, --root is not /' "$W/merge")"
+        fact keys "$(tr -d ' \n' < "$S/state.json" | grep -o '"EXTENSION_[A-Z_]*":"[a-z.]*"' | tr '\n' ' ')"
+        fact file_id "$(grep -c '"file_id"' "$S/state.json")"
+        ext_tree alpha ID=_any SYSEXT_VERSION_ID=2 'EXTENSION_RESTART_UNITS=alpha.service'; pack alpha squashfs
+        ee refresh 2> "$W/refresh"
+        fact refresh "$(grep 'not acted on' "$W/refresh" | sed 's/^earlyext: //')"
+        ee unmerge 2> "$W/unmerge"
+        fact unmerge "$(grep -c 'EXTENSION_RESTART_UNITS of alpha (alpha.service), EXTENSION_RELOAD_OR_RESTART_UNITS of beta (beta.service): not acted on' "$W/unmerge")"
+        """#)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r["merge"] == "1")
+        #expect(r["keys"] == #""EXTENSION_RESTART_UNITS":"alpha.service" "EXTENSION_RELOAD_OR_RESTART_UNITS":"beta.service" "#)
+        #expect(r["file_id"] == "2")
+        #expect(r["refresh"] == "EXTENSION_RESTART_UNITS of alpha (alpha.service): not acted on, --root is not /: "
+            + "the running service manager is not that root's", "only the changed extension")
+        #expect(r["unmerge"] == "1")
     }
 
     /// A merge of another root at runtime writes no drop-in into the running system.

@@ -31,6 +31,7 @@ public struct Options: Equatable, Sendable {
     public var json = false
     public var offline = false
     public var update = false
+    public var noReload = false
     public var logLevel: LogLevel = .info
 
     public init() {}
@@ -96,7 +97,7 @@ public func parseArguments(_ arguments: [String]) throws(UsageError) -> Invocati
 /// Every option earlyext knows, with its spelling and the commands it is valid with. Help.swift
 /// adds the descriptions.
 enum OptionKind: CaseIterable, Sendable {
-    case help, version, root, stateDir, json, offline, update, logLevel
+    case help, version, root, stateDir, json, offline, update, noReload, logLevel
 
     /// The long name, without the leading `--`.
     var long: String {
@@ -108,6 +109,7 @@ enum OptionKind: CaseIterable, Sendable {
         case .json: "json"
         case .offline: "offline"
         case .update: "update"
+        case .noReload: "no-reload"
         case .logLevel: "log-level"
         }
     }
@@ -120,7 +122,7 @@ enum OptionKind: CaseIterable, Sendable {
         switch self {
         case .root, .stateDir: "DIR"
         case .logLevel: "LEVEL"
-        case .help, .version, .json, .offline, .update: nil
+        case .help, .version, .json, .offline, .update, .noReload: nil
         }
     }
 
@@ -129,6 +131,7 @@ enum OptionKind: CaseIterable, Sendable {
         switch self {
         case .json: [.plan, .list, .status]
         case .update: [.fetch, .merge, .refresh]
+        case .noReload: [.merge, .refresh, .unmerge]
         // Never touching the network is what fetch cannot do; accepting it would do nothing.
         case .offline: Command.allCases.filter { $0 != .fetch }
         case .help, .version, .root, .stateDir, .logLevel: Command.allCases
@@ -228,6 +231,7 @@ private struct ArgumentScan {
         case .json: options.json = true
         case .offline: options.offline = true
         case .update: options.update = true
+        case .noReload: options.noReload = true
         case .root: options.root = directory(value, for: option)
         case .stateDir: options.stateDir = directory(value, for: option)
         case .logLevel:

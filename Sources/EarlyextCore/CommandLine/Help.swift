@@ -110,6 +110,8 @@ extension OptionKind {
         case .json: "Print JSON (plan, list, status)"
         case .offline: "Never use the network"
         case .update: "Also take newer versions (fetch, merge, refresh)"
+        case .noReload: "Do not reload the service manager or restart units the extensions name"
+                + " (merge, refresh, unmerge)"
         case .logLevel: "Log at LEVEL: \(listing(LogLevel.allCases.map(\.rawValue), conjunction: "or"))"
                 + " (default: info)"
         }

@@ -73,6 +73,7 @@ func configure(_ engine: inout Engine, options: Options) throws {
         }
     }
     engine.fetchOptions = fetch
+    engine.noReload = options.noReload
     engine.required = Engine.requiredExtensions(root: environment.rootForDisplay)
     if let selections = try? readSelections(root: environment.rootForDisplay) {
         for selection in selections.selections {

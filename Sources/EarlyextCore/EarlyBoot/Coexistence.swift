@@ -9,7 +9,8 @@ import Glibc
 /// while earlyext's state record exists. Nothing is masked: `systemd-sysext status` and `list` keep
 /// working and report the merge (it carries `.systemd-sysext/dev`), and a user can still run
 /// `systemd-sysext` by hand. After `systemd-sysext unmerge`, `earlyext merge` brings the merge
-/// back from the base it kept (docs/merge-engine.md).
+/// back from the base it kept (docs/merge-engine.md). What the extensions ask of the service
+/// manager (EXTENSION_RELOAD_MANAGER, EXTENSION_RESTART_UNITS) is `ManagerActions`.
 public enum Coexistence {
     public static let units = ["systemd-sysext.service", "systemd-sysext-sysroot.service"]
     public static let dropInName = "50-earlyext.conf"
@@ -40,51 +41,6 @@ public enum Coexistence {
                 try writeTextFile(at: AT_FDCWD, dir + "/" + dropInName, dropIn(stateDir: environment.stateDir))
             } catch {
                 log.warning("cannot write \(dir)/\(dropInName): \(error); \(unit) may replace the merge later")
-            }
-        }
-    }
-
-    /// What `EXTENSION_RELOAD_MANAGER=1` in an extension's release file asks for.
-    public enum ReloadAction: Equatable, Sendable {
-        case none
-        /// In the initrd: the manager of the real system has not started yet; it reads the merged
-        /// units when it does. Logged once.
-        case notNeeded([String])
-        /// At runtime, with ROOT = /: `systemctl daemon-reload` after the swap.
-        case daemonReload([String])
-        /// At runtime with another ROOT: that root's manager is not ours to reload.
-        case otherRoot([String])
-    }
-
-    /// Pure: which extensions (of the new and the previous merge) ask for a reload, and what to do.
-    public static func reloadAction(asking names: [String], inInitrd: Bool, rootIsSlash: Bool) -> ReloadAction {
-        guard !names.isEmpty else { return .none }
-        if inInitrd { return .notNeeded(names) }
-        return rootIsSlash ? .daemonReload(names) : .otherRoot(names)
-    }
-
-    /// systemd parses the value as a boolean.
-    static func asksForReload(_ value: String?) -> Bool {
-        value.flatMap(parseBoolean) ?? false
-    }
-
-    static func perform(_ action: ReloadAction, log: Log) {
-        switch action {
-        case .none: break
-        case .notNeeded(let names):
-            log.info("EXTENSION_RELOAD_MANAGER set by \(names.joined(separator: " ")): not needed in the initrd, the system's manager starts with the merged units")
-        case .otherRoot(let names):
-            log.info("EXTENSION_RELOAD_MANAGER set by \(names.joined(separator: " ")): not reloading, --root is not /")
-        case .daemonReload(let names):
-            guard let systemctl = Subprocess.locate("systemctl") else {
-                log.warning("EXTENSION_RELOAD_MANAGER set by \(names.joined(separator: " ")), but systemctl is not found")
-                return
-            }
-            let outcome = try? Subprocess(arguments: [systemctl, "daemon-reload"]).run()
-            if outcome?.succeeded == true {
-                log.info("reloaded the service manager (EXTENSION_RELOAD_MANAGER set by \(names.joined(separator: " ")))")
-            } else {
-                log.warning("systemctl daemon-reload failed: \(outcome?.lastLine ?? "could not run")")
             }
         }
     }

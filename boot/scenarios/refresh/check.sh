@@ -2,6 +2,8 @@
 # service earlyext-ticker.service is running. The check swaps ticker 2 in with
 # `earlyext refresh` while a reader loops over a base file, an extension file and an
 # extension binary, counting failed reads; then refreshes again with nothing changed.
+# The initrd also merged restarter 1, whose EXTENSION_RESTART_UNITS names its service:
+# untouched by ticker's refresh, restarted (the new version's) by its own.
 # shellcheck shell=bash
 . /etc/earlyext-test/checklib.sh
 
@@ -18,6 +20,12 @@ if [[ $svc_state != active || $t_started != 1 || $(cat $DATA 2>&1) != 1 ]]; then
   fail runtime-refresh-no-gap "before the refresh: earlyext-ticker.service is '$svc_state' (state '$t_pid $t_started'), $DATA is '$(cat $DATA 2>&1)', want version 1 running"
   finish
 fi
+
+# restarter's service (version 1), before anything is refreshed.
+for _ in $(seq 30); do [[ -s /run/earlyext-restarter.state ]] && break; sleep 1; done
+r_pid0=$(systemctl show -P MainPID earlyext-restarter.service 2>&1)
+read -r r_spid0 r_sver0 </run/earlyext-restarter.state 2>/dev/null
+info "before: earlyext-restarter.service $(systemctl is-active earlyext-restarter.service 2>&1), MainPID $r_pid0, state '$r_spid0 $r_sver0'"
 
 # The reader: bash builtins only (no fork per read), until /run/earlyext-test-stop.
 rm -f /run/earlyext-test-stop /run/earlyext-test-reader
@@ -90,6 +98,51 @@ grep -q '"name":"ticker"' <<<"$status_flat" && grep -q '"version":"2"' <<<"$stat
 grep -qi 'nothing changed' <<<"$again_out" || problems+=("the second earlyext refresh did not say 'nothing changed': $(tr '\n' ' ' <<<"$again_out" | head -c 300)")
 if ((${#problems[@]})); then fail runtime-refresh-no-gap "$(printf '%s; ' "${problems[@]}")"
 else pass runtime-refresh-no-gap; fi
+
+# restart-units-honoured. The initrd said once that restarting is not needed there.
+rproblems=()
+initrd_line=$(journalctl -b -u earlyext.service -o cat --no-pager 2>/dev/null | grep 'not needed in the initrd')
+tick journalctl -u earlyext.service
+info "initrd: $initrd_line"
+[[ $(grep -c . <<<"$initrd_line") == 1 ]] &&
+  grep -q 'EXTENSION_RESTART_UNITS of restarter (earlyext-restarter.service)' <<<"$initrd_line" ||
+  rproblems+=("earlyext.service in the initrd did not log exactly one 'not needed in the initrd' line naming restarter's unit: '$initrd_line'")
+# ticker's refresh left restarter (unchanged) alone.
+r_pid1=$(systemctl show -P MainPID earlyext-restarter.service 2>&1)
+[[ -n $r_spid0 && $r_sver0 == 1 && $r_pid0 == "$r_spid0" ]] ||
+  rproblems+=("before the refreshes earlyext-restarter.service is not version 1's: MainPID $r_pid0, state '$r_spid0 $r_sver0'")
+[[ $r_pid1 == "$r_pid0" ]] || rproblems+=("ticker's refresh restarted the untouched restarter: MainPID $r_pid0 -> $r_pid1")
+grep -q 'earlyext-restarter' <<<"$refresh_out$again_out" &&
+  rproblems+=("ticker's refreshes acted on restarter's unit: $(grep 'earlyext-restarter' <<<"$refresh_out$again_out" | tr '\n' ' ')")
+# restarter 2 replaces 1; the refresh reloads the manager and restarts the service (--no-block).
+cp /var/lib/earlyext-test/restarter-2-x86-64.raw /etc/extensions/.restarter.raw.new &&
+  mv -f /etc/extensions/.restarter.raw.new /etc/extensions/restarter.raw
+r_out=$(earlyext refresh 2>&1); r_rc=$?
+tick restarter refresh
+for _ in $(seq 60); do
+  read -r r_spid2 r_sver2 </run/earlyext-restarter.state 2>/dev/null
+  r_pid2=$(systemctl show -P MainPID earlyext-restarter.service 2>&1)
+  [[ $r_sver2 == 2 && $r_pid2 == "$r_spid2" ]] && break
+  sleep 0.5
+done
+r_active=$(systemctl is-active earlyext-restarter.service 2>&1)
+r_desc=$(systemctl show -P Description earlyext-restarter.service 2>&1)
+t_pid2=$(systemctl show -P MainPID earlyext-ticker.service 2>&1)
+info "earlyext refresh of restarter (rc=$r_rc): $(tr '\n' ' ' <<<"$r_out")"
+info "after: earlyext-restarter.service $r_active, MainPID $r_pid0 -> $r_pid2, state '$r_spid2 $r_sver2', Description '$r_desc'; ticker MainPID $pid -> $t_pid2"
+((r_rc == 0)) || rproblems+=("earlyext refresh exited $r_rc: $(tail -n 3 <<<"$r_out" | tr '\n' ' ')")
+grep -q 'reloaded the service manager (asked by restarter)' <<<"$r_out" ||
+  rproblems+=("the refresh did not say it reloaded the service manager for restarter")
+grep -q 'restart of earlyext-restarter.service queued (EXTENSION_RESTART_UNITS of restarter)' <<<"$r_out" ||
+  rproblems+=("the refresh did not say it restarts earlyext-restarter.service")
+[[ $r_active == active && $r_sver2 == 2 && $r_pid2 == "$r_spid2" ]] ||
+  rproblems+=("earlyext-restarter.service is '$r_active', MainPID $r_pid2, state '$r_spid2 $r_sver2': not version 2's process")
+[[ $r_pid2 != "$r_pid0" ]] || rproblems+=("earlyext-restarter.service still runs the old MainPID $r_pid0")
+kill -0 "$r_pid0" 2>/dev/null && rproblems+=("version 1's process $r_pid0 is still alive")
+[[ $r_desc == *'version 2'* ]] || rproblems+=("the manager has not loaded version 2's unit (Description '$r_desc'): no daemon-reload?")
+[[ $t_pid2 == "$pid" ]] || rproblems+=("restarter's refresh touched ticker's service: MainPID $pid -> $t_pid2")
+if ((${#rproblems[@]})); then fail restart-units-honoured "$(printf '%s; ' "${rproblems[@]}")"
+else pass restart-units-honoured; fi
 
 tick done
 finish
