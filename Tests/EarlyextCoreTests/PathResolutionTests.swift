@@ -92,4 +92,32 @@ import Testing
         let error = try #require(throws: EarlyextError.self) { try resolveInsideRoot(root: fixture.root, path: "/file/x") }
         #expect(error.errno == .notDirectory)
     }
+
+    /// The openat2(2) fast path gives exactly what the component walk gives (the same physical
+    /// path, or the same failure and message), and declines (nil) whatever it cannot decide.
+    @Test(arguments: [
+        ("a/b/c", true), ("/a/b/c", true), ("a/./b/c", true), ("a/b", true), ("a/b/missing", true),
+        ("a/missing/c", false), ("a/b/c/d", false), ("a/l/c", false), ("a/b/lc", false),
+        ("a/b/../b/c", false), ("a", false), ("abs/x", false), ("a/dangling", false),
+    ])
+    func fastPathAgreesWithTheWalk(path: String, decidedFast: Bool) throws {
+        let fixture = try Fixture()
+        try fixture.file("a/b/c")
+        try fixture.link("a/l", to: "b")
+        try fixture.link("a/b/lc", to: "c")
+        try fixture.link("abs", to: "/a/b")
+        try fixture.link("a/dangling", to: "nowhere")
+        let root = try openRoot(fixture.root)
+        func outcome(_ body: () throws(ResolveFailure) -> ResolvedPath?) -> String {
+            do {
+                guard let resolved = try body() else { return "undecided" }
+                return "ok " + resolved.path + (resolved.isDirectory ? "/" : "")
+            } catch { return "error \(error.reason)" }
+        }
+        let fast = outcome { () throws(ResolveFailure) in try resolveDirectly(inside: root.rawValue, path) }
+        let walk = outcome { () throws(ResolveFailure) in try resolveByWalking(inside: root.rawValue, path, rootName: "the root") }
+        #expect((fast != "undecided") == decidedFast, "\(path): fast path said \(fast)")
+        if fast != "undecided" { #expect(fast == walk, "\(path)") }
+        #expect(outcome { () throws(ResolveFailure) in try resolve(inside: root.rawValue, path, rootName: "the root") } == walk)
+    }
 }

@@ -59,6 +59,11 @@ struct ResolvedPath {
 /// `rootName` only appears in messages ("the root /sysroot", "the image").
 func resolve(inside rootFD: Int32, _ path: String, rootName: String) throws(ResolveFailure) -> ResolvedPath {
     if let direct = try resolveDirectly(inside: rootFD, path) { return direct }
+    return try resolveByWalking(inside: rootFD, path, rootName: rootName)
+}
+
+/// `resolve(inside:)` one component at a time, each looked up with fstatat(AT_SYMLINK_NOFOLLOW).
+func resolveByWalking(inside rootFD: Int32, _ path: String, rootName: String) throws(ResolveFailure) -> ResolvedPath {
     // A stack of components still to walk; the next one is last.
     var pending = path.split(separator: "/").reversed().map(String.init)
     var done: [String] = []
@@ -124,7 +129,7 @@ func resolve(inside rootFD: Int32, _ path: String, rootName: String) throws(Reso
 /// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS resolves exactly those (a symlink
 /// anywhere is ELOOP, a step above the root EXDEV). Found, or not found, is then the answer the
 /// walk would give; anything else (a symlink, ENOSYS, ENOTDIR…) is left to the walk: nil.
-private func resolveDirectly(inside rootFD: Int32, _ path: String) throws(ResolveFailure) -> ResolvedPath? {
+func resolveDirectly(inside rootFD: Int32, _ path: String) throws(ResolveFailure) -> ResolvedPath? {
     let components = path.split(separator: "/").filter { $0 != "." }.map(String.init)
     guard components.count >= 2, !components.contains("..") else { return nil }
     let relative = components.joined(separator: "/")
