@@ -101,7 +101,7 @@ fi
 echo "== verify (signed 256 MiB DDI, user space; docs/verity.md)" >&2
 { echo; bash bench/verity.sh; } >> "$out"
 # The same image verified *and activated*, which needs device-mapper: only in the boot suite's QEMU
-# guest (TCG). One boot, about 4 minutes; VERITY_QEMU=0 leaves it out.
+# guest (TCG). One boot, about 3.5 minutes warm; VERITY_QEMU=0 leaves it out.
 guest_status=0
 if [ "${VERITY_QEMU:-1}" = 1 ]; then
   echo "== verify + activate in QEMU/TCG (signed 256 MiB DDI, against sha256sum; docs/verity.md)" >&2
