@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # boot-test.sh [SCENARIO...]: builds the images (cached) and boots each scenario
-# (default: every boot/scenarios/*/ whose scenario.conf lists CHECKS and is not
-# the demo). Prints PASS/FAIL per check, then "N passed, M failed" alone on a
-# line. Exits non-zero on any failure or timeout.
+# (default: every boot/scenarios/*/ whose scenario.conf lists CHECKS, is not
+# the demo and does not say DEFAULT=no, as bench-verity does). Prints PASS/FAIL
+# per check, then "N passed, M failed" alone on a line. Exits non-zero on any
+# failure or timeout.
 source "$(dirname "$0")/lib.sh"
 need_root
 t0=$SECONDS
@@ -12,7 +13,8 @@ scenarios=("$@")
 if ((${#scenarios[@]} == 0)); then
   for d in "$EE_REPO"/boot/scenarios/*/; do
     s=$(basename "$d")
-    [[ -f $d/scenario.conf && $s != demo ]] && grep -q '^CHECKS=' "$d/scenario.conf" && scenarios+=("$s")
+    [[ -f $d/scenario.conf && $s != demo ]] && grep -q '^CHECKS=' "$d/scenario.conf" &&
+      ! grep -q '^DEFAULT=no' "$d/scenario.conf" && scenarios+=("$s")
   done
 fi
 passed=0 failed=0

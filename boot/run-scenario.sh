@@ -21,9 +21,15 @@
 #   SERVE=VAR       the HTTP server serves the directory images.env names VAR (default
 #                   EXT_DIR, the extension images; the verity scenario: VERITY_DIR)
 #   TIMEOUT=420     wall-clock limit per boot, in seconds
+#   DISKS="x.sh"    extra disks: each script (in the scenario's directory) builds or finds
+#                   its cached disk image and prints its path; attached read-only, in order,
+#                   after root and /usr (so /dev/vdc, /dev/vdd, ...)
+#   DEFAULT=no      not part of `make boot-test`'s default set (boot-test.sh); run it by name
 # A scenario may have host-check.sh: it runs on the host after the boots, with the
 # output directory as $1, and prints "PASS name" or "FAIL name: reason" for checks
 # only the host can judge (the HTTP server's logs). A host FAIL fails the check.
+# Measurements: the guest may print "EARLYEXT-FIGURE KEY VALUE" lines on the check channel;
+# the last boot's are collected into figures.txt ("KEY VALUE" per line) for the bench scripts.
 # Logs in out/boot/SCENARIO/: serial.log, checks.txt, journal.log, http.log,
 # qemu.log, cmdline for boot 1; the same with ".bootN" before the suffix for boot N.
 source "$(dirname "$0")/lib.sh"
@@ -32,7 +38,7 @@ sdir=$EE_REPO/boot/scenarios/$scenario
 [[ -f $sdir/scenario.conf ]] || die "no scenario $scenario ($sdir/scenario.conf)"
 # shellcheck disable=SC1091
 source "$EE_OUT/images.env"
-CHECKS='' NETWORK=no NEEDNET='' TIMEOUT=420 BOOTS=1 KARGS='' USR=''
+CHECKS='' NETWORK=no NEEDNET='' TIMEOUT=420 BOOTS=1 KARGS='' USR='' DISKS=''
 SERVE=EXT_DIR
 # shellcheck disable=SC1091
 source "$sdir/scenario.conf"
@@ -100,6 +106,16 @@ if [[ -n $USR ]]; then
   usr_img=${!var:-}
   [[ -n $usr_img && -f $usr_img ]] || { fail_all "not booted: no /usr image '$USR' (USR_IMG_${USR^^} in images.env)"; finish; }
 fi
+# Extra disks (DISKS=): each builder prints its cached image; read-only, never written.
+extra=()
+for builder in $DISKS; do
+  if ! disk=$(bash "$sdir/$builder" 2>"$out/disk-build.log") || [[ ! -f $disk ]]; then
+    cat "$out/disk-build.log" >&2
+    fail_all "not booted: $builder did not build its disk: $(tail -n 3 "$out/disk-build.log" | tr '\n' ' ')"; finish
+  fi
+  cat "$out/disk-build.log" >&2
+  extra+=(-drive "file=$disk,if=virtio,format=raw,readonly=on")
+done
 qemu-img create -q -f qcow2 -F raw -b "$ROOT_IMG" "$out/root.qcow2"
 qemu-img create -q -f qcow2 -F raw -b "$usr_img" "$out/usr.qcow2"
 
@@ -142,6 +158,7 @@ for ((n = 1; n <= BOOTS; n++)); do
     -kernel "$KERNEL" -initrd "$INITRD" -append "$cmdline" \
     -drive "file=$out/root.qcow2,if=virtio,format=qcow2" \
     -drive "file=$out/usr.qcow2,if=virtio,format=qcow2,readonly=on" \
+    "${extra[@]}" \
     -fw_cfg "name=opt/com.coreos/config,file=$sdir/config.ign" \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
     "${net[@]}" \
@@ -177,6 +194,7 @@ for ((n = 1; n <= BOOTS; n++)); do
   [[ ${done_ok[$n]} == yes ]] || break
 done
 rm -f "$out/root.qcow2" "$out/usr.qcow2"
+sed -n 's/^EARLYEXT-FIGURE //p' "$out/checks$(sfx "$last_boot").txt" >"$out/figures.txt" 2>/dev/null || true
 
 # ---- host-side checks (the server's logs), after all boots
 declare -A host
