@@ -26,7 +26,8 @@ let package = Package(
         ),
         .systemLibrary(
             name: "CKmod",
-            pkgConfig: "libkmod",
+            // No pkgConfig: its -lkmod would load libkmod (and zstd, lzma) at every start; it is
+            // dlopen()ed when first needed (shim.h).
             providers: [.apt(["libkmod-dev"])]
         ),
         .target(

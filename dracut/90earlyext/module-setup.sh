@@ -75,7 +75,7 @@ _earlyext_network_on_demand() {
 # libraries are 0644 (without this the initrd had libcryptsetup but not libdevmapper).
 _earlyext_dlopen_libraries() {
     local soname dir found dep
-    for soname in libcryptsetup.so.12 libcurl.so.4; do
+    for soname in libcryptsetup.so.12 libcurl.so.4 libkmod.so.2; do
         found=
         for dir in $libdirs; do
             if [[ -e $dracutsysrootdir$dir/$soname ]]; then

@@ -106,15 +106,15 @@ public enum KernelModules {
     /// overlay's lib/modules/KERNEL, kmod_module_new_from_lookup(3) for each name.
     static func unresolved(_ names: [String], overlay: DetachedMount, kernel: String) -> [String] {
         let directory = overlay.procPath + "/lib/modules/" + kernel
-        guard let context = kmod_new(directory, nil) else { return names }
-        defer { kmod_unref(context) }
+        guard let context = ee_kmod_new(directory, nil) else { return names }
+        defer { ee_kmod_unref(context) }
         return names.filter { name in
             var list: OpaquePointer? = nil
-            guard kmod_module_new_from_lookup(context, name, &list) == 0, let list else { return true }
-            defer { kmod_module_unref_list(list) }
-            guard let module = kmod_module_get_module(list) else { return true }
-            defer { kmod_module_unref(module) }
-            return kmod_module_get_path(module) == nil
+            guard ee_kmod_module_new_from_lookup(context, name, &list) == 0, let list else { return true }
+            defer { ee_kmod_module_unref_list(list) }
+            guard let module = ee_kmod_module_get_module(list) else { return true }
+            defer { ee_kmod_module_unref(module) }
+            return ee_kmod_module_get_path(module) == nil
         }
     }
 }

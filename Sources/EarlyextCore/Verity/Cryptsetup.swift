@@ -100,15 +100,15 @@ public enum DeviceMapper {
     /// would load it.
     static func prepare() -> Bool {
         if available { return true }
-        guard let context = kmod_new(nil, nil) else { return false }
-        defer { kmod_unref(context) }
+        guard let context = ee_kmod_new(nil, nil) else { return false }
+        defer { ee_kmod_unref(context) }
         for name in ["dm_mod", "dm_verity"] {
             var list: OpaquePointer?
-            guard kmod_module_new_from_lookup(context, name, &list) == 0, let list else { continue }
-            defer { kmod_module_unref_list(list) }
-            guard let module = kmod_module_get_module(list) else { continue }
-            defer { kmod_module_unref(module) }
-            _ = kmod_module_probe_insert_module(module, 0, nil, nil, nil, nil)
+            guard ee_kmod_module_new_from_lookup(context, name, &list) == 0, let list else { continue }
+            defer { ee_kmod_module_unref_list(list) }
+            guard let module = ee_kmod_module_get_module(list) else { continue }
+            defer { ee_kmod_module_unref(module) }
+            _ = ee_kmod_module_probe_insert_module(module, 0)
         }
         return available
     }
