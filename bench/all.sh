@@ -98,6 +98,18 @@ GP
 else
   echo "bench: gnuplot missing (apt-get install gnuplot-nox); no plot" >&2
 fi
+echo "== fetch (256 MiB from the loopback server: earlyext, curl -o, curl -o + sha256sum; docs/fetch.md)" >&2
+fetch=$(bash bench/fetch.sh)
+{ echo
+  echo "## Fetch of a 256 MiB image from the loopback server (medians, ms)"
+  echo
+  echo "earlyext streams into a partial file, hashes on its own thread, starts writeback as it goes, and"
+  echo "fsyncs the file and its directory before the rename; \`curl -o\` only writes into the page cache."
+  echo
+  echo '```'
+  echo "$fetch"
+  echo '```'
+} >> "$out"
 echo "== verify (signed 256 MiB DDI, user space; docs/verity.md)" >&2
 { echo; bash bench/verity.sh; } >> "$out"
 # The same image verified *and activated*, which needs device-mapper: only in the boot suite's QEMU
