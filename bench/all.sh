@@ -52,7 +52,11 @@ size=$(stat -c %s "$WORK/earlyext.stripped")
   echo "|---|---|---|---|---|---|"
   echo "$table" | awk 'NR > 1 && $1 ~ /^[0-9]+$/ { printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }'
   echo
-  echo "\"fail\": systemd-sysext 252 cannot merge 128 or more images (its overlay mount data exceeds a page)."
+  if echo "$table" | grep -q fail; then
+    echo "\"fail\": systemd-sysext 252 did not merge that many images (its overlay mount data can exceed a page)."
+  else
+    echo "systemd-sysext 252 merged every N in this run (no \"fail\")."
+  fi
   echo "The floor (../shared/bench/floor.c) does the least a merge can: loop devices, detached mounts, one"
   echo "overlay, the beneath swap, and no checks at all. earlyext on top of that reads and matches every"
   echo "image's extension-release, probes its filesystem type, and writes the metadata layer and state record."
