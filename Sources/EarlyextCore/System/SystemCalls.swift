@@ -137,9 +137,8 @@ func extendedAttribute(_ fd: Int32, _ name: String) throws(Errno) -> [UInt8]? {
     }
 }
 
-/// The names in a directory (without `.` and `..`), via fdopendir(3)/readdir(3) on a dup of `dirfd`.
 /// Whether the directory open as `dirfd` has an entry besides "." and "..": getdents64(2) on
-/// it, from its current offset (a freshly opened descriptor), reading at most one buffer.
+/// it, from its current offset (a freshly opened descriptor), stopping at the first such entry.
 func directoryHasEntries(_ dirfd: Int32) throws(Errno) -> Bool {
     var buffer = [UInt8](repeating: 0, count: 1024)
     while true {
@@ -157,6 +156,7 @@ func directoryHasEntries(_ dirfd: Int32) throws(Errno) -> Bool {
     }
 }
 
+/// The names in a directory (without `.` and `..`), via fdopendir(3)/readdir(3) on a dup of `dirfd`.
 func directoryEntries(_ dirfd: Int32) throws(Errno) -> [(name: String, type: UInt8)] {
     let copy = try valueOrErrno { Glibc.fcntl(dirfd, F_DUPFD_CLOEXEC, 0) }
     guard let dir = Glibc.fdopendir(copy) else {
