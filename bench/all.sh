@@ -102,13 +102,14 @@ GP
 else
   echo "bench: gnuplot missing (apt-get install gnuplot-nox); no plot" >&2
 fi
-echo "== fetch (256 MiB from the loopback server: earlyext, curl -o, curl -o + sha256sum; docs/fetch.md)" >&2
+echo "== fetch (256 MiB from the loopback server: earlyext, curl -o, curl -o + sync, curl -o + sha256sum; docs/fetch.md)" >&2
 fetch=$(bash bench/fetch.sh)
 { echo
   echo "## Fetch of a 256 MiB image from the loopback server (medians, ms)"
   echo
-  echo "earlyext streams into a partial file, hashes on its own thread, starts writeback as it goes, and"
-  echo "fsyncs the file and its directory before the rename; \`curl -o\` only writes into the page cache."
+  echo "earlyext streams into a partial file: 1 MiB chunks hashed on one thread and written with O_DIRECT on"
+  echo "another, then the file and its directory fsynced around the rename. \`curl -o\` only writes into the page"
+  echo "cache; \`curl -o\` + \`sync FILE\` is the durable equivalent. Every timed run starts after a \`sync\`."
   echo
   echo '```'
   echo "$fetch"

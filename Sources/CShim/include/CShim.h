@@ -81,11 +81,13 @@ static const uint64_t ee_RESOLVE_NO_SYMLINKS = 0x04;
 static const uint64_t ee_RESOLVE_BENEATH = 0x08;
 
 /* _GNU_SOURCE-only flags. The shim cannot define _GNU_SOURCE itself: the C modules Swift builds
- * must agree on glibc's types, so the values are spelled out here. */
-static const int ee_O_PATH = 010000000;
+ * must agree on glibc's types. The open(2) flags differ between architectures, so they come from
+ * glibc's always-defined internal names (<bits/fcntl-linux.h>); the AT_ flags are the same
+ * everywhere. */
+static const int ee_O_PATH = __O_PATH;
 static const int ee_AT_EMPTY_PATH = 0x1000;
 static const int ee_AT_NO_AUTOMOUNT = 0x800;
-static const int ee_O_DIRECT = 040000;
+static const int ee_O_DIRECT = __O_DIRECT;
 
 /* Swift imports anonymous enums poorly; give the fsconfig commands plain integer names. */
 static const unsigned int ee_FSCONFIG_SET_FLAG = 0;

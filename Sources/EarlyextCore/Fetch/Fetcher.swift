@@ -39,9 +39,9 @@ public struct Fetcher {
 
         let partialName = temporaryName(for: fileName, tag: request.sha256 ?? "unverified", suffix: ".partial")
         removeStalePartials(directoryFD.rawValue, fileName: fileName, keeping: partialName)
-        let partialFD: FileDescriptor
+        let partialFD: OwnedDescriptor
         do {
-            partialFD = try openAt(directoryFD.rawValue, partialName, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600)
+            partialFD = OwnedDescriptor(try openAt(directoryFD.rawValue, partialName, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o600))
         } catch {
             throw failure("cannot create \(directory)/\(partialName)", errno: error)
         }
@@ -49,7 +49,7 @@ public struct Fetcher {
         func discardPartial() { try? unlinkAt(directoryNumber, partialName) }
 
         // A partial file from before: resume it, unless there is no digest to check it against.
-        let hasher = SHA256(pipelined: true)
+        let hasher = SHA256()
         var resumedFrom: Int64 = 0
         do {
             if request.sha256 == nil {
@@ -63,8 +63,8 @@ public struct Fetcher {
             throw failure("cannot read the partial file \(directory)/\(partialName)", errno: error as? Errno)
         }
 
-        let sink = TransferSink(fd: partialFD.rawValue, offset: resumedFrom, hasher: hasher,
-                                label: request.name, log: log, progressInterval: options.progressInterval)
+        let writer = ImageWriter(file: partialFD, offset: resumedFrom, hasher: hasher)
+        let sink = TransferSink(writer: writer, label: request.name, log: log, progressInterval: options.progressInterval)
         var attempts = 0
         var digest = ""
         var startedOver = false
@@ -73,17 +73,22 @@ public struct Fetcher {
                 attempts += try transfer(request.url, into: sink)
             } catch let error as TransferError {
                 // A partial file is kept for the next attempt to resume, unless it is useless or empty.
-                if error.discardsPartial || sink.offset == 0 { discardPartial() }
+                if error.discardsPartial || sink.offset == 0 || (try? writer.finish()) == nil { discardPartial() }
                 throw failure(error.reason + (error.attempts > 1 ? " (after \(error.attempts) attempts)" : ""), errno: error.errno)
             }
-            digest = hasher.hexDigest()
+            do throws(Errno) {
+                digest = try writer.hexDigest()
+            } catch {
+                discardPartial()
+                throw failure("cannot write \(directory)/\(partialName): \(error)", errno: error)
+            }
             guard let expected = request.sha256, digest != expected else { break }
             // A partial file from an earlier run may hold other bytes than the server has now:
             // start over once from nothing before calling the image bad.
             if resumedFrom > 0, !startedOver {
                 log.warning("\(request.name): SHA-256 mismatch after resuming at byte \(resumedFrom); downloading \(request.url) again from the start")
                 startedOver = true
-                do { try sink.restart() } catch { discardPartial(); throw failure("cannot truncate the partial file", errno: error) }
+                do throws(Errno) { try sink.restart() } catch { discardPartial(); throw failure("cannot truncate the partial file", errno: error) }
                 continue
             }
             discardPartial()
@@ -291,11 +296,10 @@ private let transferWriteCallback: ee_curl_data_callback = { data, size, count, 
     return sink.receive(UnsafeRawBufferPointer(start: data, count: size * count))
 }
 
-/// Where a body goes: a file (at `offset`, hashed) or memory.
+/// Where a body goes: an image file (through an `ImageWriter`, hashed) or memory.
 final class TransferSink {
-    let fd: Int32?
+    let writer: ImageWriter?
     let limit: Int?
-    let hasher: SHA256?
     /// The bytes held so far: the file's length, or `memory.count`.
     private(set) var offset: Int64
     private(set) var memory: [UInt8] = []
@@ -316,20 +320,18 @@ final class TransferSink {
     private var lastReport = 0.0
     private var attemptStartOffset: Int64 = 0
 
-    init(fd: Int32, offset: Int64, hasher: SHA256, label: String, log: Log, progressInterval: Double) {
-        self.fd = fd
+    init(writer: ImageWriter, label: String, log: Log, progressInterval: Double) {
+        self.writer = writer
         self.limit = nil
-        self.hasher = hasher
-        self.offset = offset
+        self.offset = writer.offset
         self.label = label
         self.log = log
         self.progressInterval = progressInterval
     }
 
     init(limit: Int, label: String, log: Log, progressInterval: Double) {
-        self.fd = nil
+        self.writer = nil
         self.limit = limit
-        self.hasher = nil
         self.offset = 0
         self.label = label
         self.log = log
@@ -348,11 +350,9 @@ final class TransferSink {
 
     /// Empties the file (or memory) and the digest, to download from the start.
     func restart() throws(Errno) {
-        if let fd { try truncateDescriptor(fd, to: 0) }
+        try writer?.restart()
         memory = []
-        hasher?.reset()
         offset = 0
-        writebackFrom = 0
     }
 
     func receive(_ bytes: UnsafeRawBufferPointer) -> Int {
@@ -363,15 +363,14 @@ final class TransferSink {
                 return 0
             }
         }
-        if let fd {
+        if let writer {
             do {
-                try writeAll(fd, bytes, at: offset)
+                try writer.append(bytes)
             } catch {
                 failure = TransferError(reason: "cannot write: \(error)", retryable: false,
                                         discardsPartial: error == .noSpace, errno: error)
                 return 0
             }
-            hasher?.update(bytes)
         } else {
             if let limit, memory.count + bytes.count > limit {
                 failure = TransferError(reason: "larger than \(limit) bytes", retryable: false)
@@ -381,33 +380,9 @@ final class TransferSink {
         }
         offset += Int64(bytes.count)
         received += Int64(bytes.count)
-        if let fd { startWriteback(fd) }
         reportProgress()
         return bytes.count
     }
-
-    /// Where the early writeback has got to.
-    private var writebackFrom: Int64 = 0
-    static let writebackStep: Int64 = 8 << 20
-
-    /// sync_file_range(SYNC_FILE_RANGE_WRITE) every 8 MiB: the disk writes while the network
-    /// delivers, so the fsync before the rename finds little left to do.
-    /// It runs on the hashing thread (submitting the writes costs as much CPU as copying them),
-    /// through a descriptor of its own, so a job still queued can never reach a reused number.
-    private func startWriteback(_ fd: Int32) {
-        guard offset - writebackFrom >= Self.writebackStep else { return }
-        if writebackDescriptor == nil {
-            writebackDescriptor = (try? valueOrErrno { fcntl(fd, F_DUPFD_CLOEXEC, 0) }).map { OwnedDescriptor(FileDescriptor(adopting: $0)) }
-        }
-        let (from, count) = (writebackFrom, offset - writebackFrom)
-        if let hasher, let descriptor = writebackDescriptor {
-            hasher.offThread { _ = ee_sync_file_range(descriptor.rawValue, from, count, ee_SYNC_FILE_RANGE_WRITE) }
-        } else {
-            _ = ee_sync_file_range(fd, from, count, ee_SYNC_FILE_RANGE_WRITE)
-        }
-        writebackFrom = offset
-    }
-    private var writebackDescriptor: OwnedDescriptor?
 
     /// At the first piece of the body: is this the body we want, and does it fit?
     private func checkResponse() -> TransferError? {
@@ -426,9 +401,9 @@ final class TransferSink {
         if let limit, length > limit {
             return TransferError(reason: "larger than \(limit) bytes (\(length))", retryable: false)
         }
-        if let fd {
+        if let writer {
             do {
-                let stats = try fileSystemStatistics(fd)
+                let stats = try fileSystemStatistics(writer.fd)
                 let available = Int64(stats.f_bavail) * Int64(stats.f_frsize)
                 if length > available {
                     return TransferError(reason: "not enough space: \(length) bytes needed, \(available) available",
