@@ -60,6 +60,9 @@ public struct Engine {
     /// Extensions that must merge (`Required=yes` in a selection file). If one cannot, `merge`
     /// fails with `EarlyextError.Code.requiredFailed`, after merging the rest.
     public var required: Set<String> = []
+    /// The selection files, read once by the configuration (nil if they could not be read: the
+    /// fetch stage then reads them itself and reports why).
+    public var selections: SelectionSet?
     /// How to download (`[Fetch]` of earlyext.conf, `--offline`).
     public var fetchOptions = FetchOptions()
     /// What verification every image needs (`[Policy] Require=` of earlyext.conf).

@@ -23,9 +23,8 @@ public struct FetchReport {
 extension Engine {
     /// The extensions that must merge: `Required=yes` in a selection file (also one rejected as
     /// malformed: a required extension with a broken file must not pass silently).
-    public static func requiredExtensions(root: String) -> Set<String> {
-        guard let set = try? readSelections(root: root) else { return [] }
-        return Set(set.selections.filter(\.required).map(\.name) + set.rejected.filter(\.required).compactMap(\.name))
+    public static func requiredExtensions(in set: SelectionSet) -> Set<String> {
+        Set(set.selections.filter(\.required).map(\.name) + set.rejected.filter(\.required).compactMap(\.name))
     }
 
     /// Plans and performs the downloads: what selection files and sysupdate transfers name and is
@@ -40,7 +39,7 @@ extension Engine {
         var offline = fetchOptions
         offline.offline = true
         let dry = try planFetches(root: environment.rootForDisplay, update: update, host: host,
-                                  log: Log(level: .error), options: offline)
+                                  log: Log(level: .error), options: offline, selections: selections)
         guard update || dry.needsNetwork || !dry.problems.isEmpty || !dry.warnings.isEmpty else {
             var report = FetchReport(plan: dry)
             report.milliseconds = monotonicMilliseconds() - started
@@ -57,7 +56,8 @@ extension Engine {
                 options.retries = 0
             }
         }
-        let plan = try planFetches(root: environment.rootForDisplay, update: update, host: host, log: log, options: options)
+        let plan = try planFetches(root: environment.rootForDisplay, update: update, host: host, log: log, options: options,
+                                   selections: selections)
         for warning in plan.warnings { log.warning(warning) }
         for problem in plan.problems { log.warning(problem) }
         var report = FetchReport(plan: plan)

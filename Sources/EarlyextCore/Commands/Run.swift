@@ -74,8 +74,9 @@ func configure(_ engine: inout Engine, options: Options) throws {
     }
     engine.fetchOptions = fetch
     engine.noReload = options.noReload
-    engine.required = Engine.requiredExtensions(root: environment.rootForDisplay)
-    if let selections = try? readSelections(root: environment.rootForDisplay) {
+    engine.selections = try? readSelections(root: environment.rootForDisplay)
+    if let selections = engine.selections {
+        engine.required = Engine.requiredExtensions(in: selections)
         for selection in selections.selections {
             if let text = selection.policy, let policy = RequiredVerification(rawValue: text) {
                 engine.imagePolicies[selection.name] = policy
@@ -143,7 +144,7 @@ struct Commands {
     func plannedFetches() -> FetchPlan? {
         guard let host = try? Host.detect(root: engine.environment.rootForDisplay) else { return nil }
         return try? planFetches(root: engine.environment.rootForDisplay, update: false, host: host,
-                                log: engine.log, options: engine.fetchOptions)
+                                log: engine.log, options: engine.fetchOptions, selections: engine.selections)
     }
 
     func plan() throws {

@@ -38,10 +38,11 @@ public struct FetchPlan: Sendable {
 ///   problem.
 /// - A transfer whose target or `CurrentSymlink` is a selection's `Path=` is a problem: the
 ///   selection wins.
+/// - `selections`: the selection files as the configuration already read them; nil reads them here.
 ///
 /// Throws only if the root cannot be read; everything else is a problem or a warning.
 public func planFetches(root: String, update: Bool, host: Host, log: Log,
-                        options: FetchOptions = FetchOptions()) throws -> FetchPlan {
+                        options: FetchOptions = FetchOptions(), selections given: SelectionSet? = nil) throws -> FetchPlan {
     var plan = FetchPlan()
     func warn(_ message: String) {
         plan.warnings.append(message)
@@ -50,7 +51,7 @@ public func planFetches(root: String, update: Bool, host: Host, log: Log,
     let prefix = hostPrefix(forRoot: root)
 
     // Selection files.
-    let selections = try readSelections(root: root)
+    let selections = try given ?? readSelections(root: root)
     selections.warnings.forEach(warn)
     for rejected in selections.rejected {
         let message = rejected.errors.joined(separator: "; ")
