@@ -314,38 +314,20 @@ struct FetcherTests {
         let scene = try FetchScene(size: 3 << 20)
         let mountPoint = scene.target.path("small")
         try makeDirectories(mountPoint)
-        final class Box: @unchecked Sendable { var result: Result<FetchResult, EarlyextError>?; var setup: String? }
+        final class Box: @unchecked Sendable { var result: Result<FetchResult, EarlyextError>?; var after: String? }
         let box = Box()
-        let done = DispatchSemaphore(value: 0)
         let request = FetchRequest(name: "img", url: scene.server.url("ok", "img.raw"), sha256: scene.digest,
                                    destination: mountPoint + "/img.raw", required: false, source: "t")
         let log = scene.log, options = scene.options()
-        // A thread of its own enters a new mount namespace (mount namespaces are per thread), so the
-        // tmpfs is never visible to the rest of the test process or the system.
-        let thread = Thread {
-            defer { done.signal() }
-            guard unshareMountNamespace() == 0 else { box.setup = "unshare: \(Errno.current)"; return }
-            guard mount(nil, "/", nil, UInt(MS_REC | MS_PRIVATE), nil) == 0 else { box.setup = "make-rprivate: \(Errno.current)"; return }
-            guard mount("tmpfs", mountPoint, "tmpfs", 0, "size=1m") == 0 else { box.setup = "mount tmpfs: \(Errno.current)"; return }
+        let setup = withPrivateTmpfs(at: mountPoint, size: "1m") {
             try? writeBytes(mountPoint + "/img.raw", Array("old image\n".utf8))
             box.result = Result { try Fetcher(log: log, options: options).fetch(request) }.mapError { $0 as! EarlyextError }
-            box.setup = "old=\(readBytes(mountPoint + "/img.raw").map { String(decoding: $0, as: UTF8.self) } ?? "missing") entries=\(listDirectory(mountPoint))"
-            _ = umount2(mountPoint, Int32(MNT_DETACH))
+            box.after = "old=\(readBytes(mountPoint + "/img.raw").map { String(decoding: $0, as: UTF8.self) } ?? "missing") entries=\(listDirectory(mountPoint))"
         }
-        thread.start()
-        done.wait()
-        guard case .failure(let error)? = box.result else { Issue.record("fetch onto a full tmpfs: \(String(describing: box.result)) \(box.setup ?? "")"); return }
+        guard case .failure(let error)? = box.result else { Issue.record("fetch onto a full tmpfs: \(String(describing: box.result)) \(setup ?? "")"); return }
         #expect(error.description.contains(scene.server.url("ok", "img.raw")), "\(error)")
         #expect(error.description.contains("not enough space"), "\(error)")
-        #expect(box.setup == "old=old image\n entries=[\"img.raw\"]", "the old image stays, no partial: \(box.setup ?? "")")
+        #expect(box.after == "old=old image\n entries=[\"img.raw\"]", "the old image stays, no partial: \(box.after ?? "")")
         #expect(listDirectory(mountPoint).isEmpty, "the tmpfs was private to the thread")
     }
-}
-
-/// unshare(CLONE_NEWNS) for the calling thread. glibc declares unshare() only under _GNU_SOURCE,
-/// so it is looked up by name.
-private func unshareMountNamespace() -> Int32 {
-    typealias Unshare = @convention(c) (Int32) -> Int32
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "unshare") else { return -1 }
-    return unsafeBitCast(symbol, to: Unshare.self)(0x0002_0000 /* CLONE_NEWNS */)
 }

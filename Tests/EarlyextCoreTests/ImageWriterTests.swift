@@ -121,43 +121,115 @@ import Testing
         #expect(readBytes(path) == second)
     }
 
-    @Test func aWriteErrorIsThrownAndNothingLaterIsWritten() throws {
+    /// Appends `body` in `piece`-sized pieces, then finishes; the first error thrown, if any.
+    static func appendAll(_ body: [UInt8], piece: Int, to writer: ImageWriter) -> Errno? {
+        do {
+            var at = 0
+            while at < body.count {
+                let end = min(body.count, at + piece)
+                try body[at..<end].withUnsafeBytes { try writer.append($0) }
+                at = end
+            }
+            try writer.finish()
+            return nil
+        } catch {
+            return error as? Errno
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func aWriteErrorIsThrownAndKept(direct: Bool) throws {
         let fixture = try Fixture()
         let path = fixture.path("img.raw")
         try writeBytes(path, [])
-        // Read-only: every pwrite fails with EBADF.
-        let writer = ImageWriter(file: OwnedDescriptor(try openPath(path, O_RDONLY)), offset: 0, hasher: SHA256(), direct: false)
-        let body = randomBytes(40 * Self.mib)
-        var thrown: Errno?
-        do {
-            try body.withUnsafeBytes { try writer.append($0) }
-            try writer.finish()
-        } catch {
-            thrown = error as? Errno
-        }
-        #expect(thrown == Errno(rawValue: EBADF))
-        // The error stays: finishing again reports it too.
+        // Read-only: every pwrite fails with EBADF, and no O_DIRECT descriptor is opened for
+        // writing behind the descriptor's back (the reopen would pass: the inode is 0644).
+        let writer = ImageWriter(file: OwnedDescriptor(try openPath(path, O_RDONLY)), offset: 0, hasher: SHA256(), direct: direct)
+        #expect(Self.appendAll(randomBytes(40 * Self.mib), piece: 65536, to: writer) == Errno(rawValue: EBADF))
         #expect(throws: Errno(rawValue: EBADF)) { try writer.finish() }
         #expect(readBytes(path) == [])
+        #expect(writer.directChunks == 0)
     }
 
-    @Test func theThreadsAndDescriptorsEndWithTheWriter() throws {
+    /// A full file system in the middle of the body: ENOSPC, and the file holds an exact prefix
+    /// of the body (no later chunk written after the failed one), with and without O_DIRECT.
+    @Test(.enabled(if: getuid() == 0, "needs root: a small tmpfs in a private mount namespace (skipped when not root)"),
+          arguments: [false, true])
+    func aFullFileSystemLeavesAPrefixOfTheBody(direct: Bool) throws {
+        let fixture = try Fixture()
+        let mountPoint = fixture.path("small")
+        try makeDirectories(mountPoint)
+        let body = randomBytes(40 * Self.mib)
+        final class Box: @unchecked Sendable { var thrown: Errno?; var written: [UInt8]?; var problem: String? }
+        let box = Box()
+        let setup = withPrivateTmpfs(at: mountPoint, size: "5m") {
+            do {
+                let path = mountPoint + "/img.raw"
+                try writeBytes(path, [])
+                let writer = ImageWriter(file: OwnedDescriptor(try openPath(path, O_RDWR)), offset: 0, hasher: SHA256(), direct: direct)
+                box.thrown = Self.appendAll(body, piece: 100_000, to: writer)
+                box.written = readBytes(path)
+            } catch {
+                box.problem = "\(error)"
+            }
+        }
+        #expect(setup == nil && box.problem == nil, "\(setup ?? "") \(box.problem ?? "")")
+        #expect(box.thrown == .noSpace)
+        let written = try #require(box.written)
+        #expect(written.count >= 4 * Self.mib && written.count <= 5 * Self.mib, "\(written.count) bytes")
+        #expect(written[...] == body[0..<written.count], "the file is a prefix of the body")
+    }
+
+    /// `restart()` while chunks are queued and in the threads' hands: nothing of the first body
+    /// reaches the file or the digest. Random lengths and pieces, so that the restart lands at
+    /// every stage of a chunk.
+    @Test func restartWhileChunksAreInFlight() throws {
+        let fixture = try Fixture()
+        let path = fixture.path("img.raw")
+        let pool = randomBytes(24 * Self.mib)
+        for round in 0..<30 {
+            try writeBytes(path, [])
+            let writer = ImageWriter(file: OwnedDescriptor(try openPath(path, O_RDWR)), offset: 0, hasher: SHA256(), direct: round % 2 == 0)
+            let first = Array(pool[0..<Int.random(in: 1...pool.count)])
+            let piece = Int.random(in: 1000...(3 * Self.mib))
+            var at = 0
+            while at < first.count {
+                let end = min(first.count, at + piece)
+                try first[at..<end].withUnsafeBytes { try writer.append($0) }
+                at = end
+            }
+            try writer.restart()
+            let start = Int.random(in: 0..<pool.count)
+            let second = Array(pool[start..<min(pool.count, start + Int.random(in: 1...(6 * Self.mib)))])
+            try second.withUnsafeBytes { try writer.append($0) }
+            #expect(try writer.hexDigest() == SHA256.hexDigest(of: second), "round \(round)")
+            #expect(readBytes(path) == second, "round \(round)")
+        }
+    }
+
+    /// Given up without `finish()` (a failed download): the threads stop, the descriptors close,
+    /// and what reached the file is still a prefix of the body.
+    @Test(arguments: [false, true])
+    func theThreadsAndDescriptorsEndWithTheWriter(finished: Bool) throws {
         let fixture = try Fixture()
         let path = fixture.path("img.raw")
         try writeBytes(path, [])
         func descriptorsOnFile() -> Int {
             listDirectory("/proc/self/fd").filter { (try? readLinkAt(AT_FDCWD, "/proc/self/fd/" + $0)) == path }.count
         }
+        let body = randomBytes(20 * Self.mib)
         weak var gone: ImageWriter?
         do {
             let writer = ImageWriter(file: OwnedDescriptor(try openPath(path, O_RDWR)), offset: 0, hasher: SHA256())
             gone = writer
-            let body = randomBytes(3 * Self.mib)
             try body.withUnsafeBytes { try writer.append($0) }
-            try writer.finish()
             #expect(descriptorsOnFile() == (Self.supportsDirect(fixture.root) ? 2 : 1))
+            if finished { try writer.finish() }
         }
         #expect(gone == nil)
         #expect(descriptorsOnFile() == 0)
+        let written = readBytes(path) ?? []
+        #expect(written[...] == body[0..<written.count])
+        if finished { #expect(written == body) }
     }
 }

@@ -22,11 +22,13 @@ final class ImageWriter {
 
     /// The buffered descriptor of the file being written.
     var fd: Int32 { lanes.fd }
-    /// The digest of the bytes before `offset` (a resumed prefix is hashed into it first).
+    /// The digest of the bytes before `offset` (a resumed prefix is hashed into it first). The
+    /// hashing thread feeds it: read it only after `finish()`.
     var hasher: SHA256 { lanes.hasher }
     /// The bytes accepted so far: the file's length once `finish()` returns.
     private(set) var offset: Int64
-    /// Chunks written through the O_DIRECT descriptor (read after `finish()`).
+    /// Chunks written through the O_DIRECT descriptor since the start or the last `restart()`
+    /// (read it only after `finish()`).
     var directChunks: Int { lanes.directChunks }
 
     /// The chunk being filled.
@@ -34,18 +36,24 @@ final class ImageWriter {
     /// The two worker threads and what they share.
     private let lanes: ChunkLanes
 
-    /// `file` is open for writing and holds `offset` bytes, already in `hasher`. Unless `direct`
-    /// is false, the file is opened a second time with O_DIRECT (through /proc/self/fd); where
-    /// the file system refuses that, every chunk is written buffered.
+    /// `file` holds `offset` bytes, already in `hasher`. Unless `direct` is false, a file open for
+    /// writing is opened a second time with O_DIRECT (through /proc/self/fd: the same inode);
+    /// where the file system refuses that, every chunk is written buffered. (The reopen checks the
+    /// inode's permissions, not the descriptor's mode, so a read-only descriptor is not reopened.)
     init(file: OwnedDescriptor, offset: Int64, hasher: SHA256, direct: Bool = true) {
         self.offset = offset
         var directFile: OwnedDescriptor?
-        if direct, let reopened = try? openPath(file.procPath, O_WRONLY | ee_O_DIRECT) { directFile = OwnedDescriptor(reopened) }
+        let writable = fcntl(file.rawValue, F_GETFL) & O_ACCMODE != O_RDONLY
+        if direct, writable, let reopened = try? openPath(file.procPath, O_WRONLY | ee_O_DIRECT) { directFile = OwnedDescriptor(reopened) }
         lanes = ChunkLanes(file: file, direct: directFile, hasher: hasher, writtenTo: offset)
     }
 
-    /// Joins the threads (after they finish what is queued); the chunk being filled is dropped.
-    deinit { lanes.stop() }
+    /// Drops what was not written yet (a writer given up without `finish()` belongs to a failed
+    /// download) and joins the threads.
+    deinit {
+        lanes.discardQueued()
+        lanes.stop()
+    }
 
     /// Takes `bytes` (copied): the next `bytes.count` bytes of the file. Throws a write error
     /// from an earlier chunk.
@@ -139,14 +147,17 @@ private final class ChunkLanes: @unchecked Sendable {
     private var writebackFrom: Int64
     private(set) var directChunks = 0
 
-    /// One worker thread and what waits for it.
+    /// What waits for a worker thread, and whether it is working.
     private struct Lane {
         var queue: [Chunk] = []
         var busy = false
-        var thread: pthread_t?
     }
     private static let hashing = 0, writing = 1
+    /// Under the mutex.
     private var lanes = [Lane(), Lane()]
+    /// The lanes' threads (nil: none could be made; the producer does that lane's work). Only the
+    /// owner's thread touches them, so they are outside `lanes`.
+    private var threads: [pthread_t?] = [nil, nil]
     private var threadsStarted = false
     /// Chunks both lanes are done with, for reuse (their pages are already faulted in).
     private var spare: [Chunk] = []
@@ -177,7 +188,7 @@ private final class ChunkLanes: @unchecked Sendable {
             stopping = true
             pthread_cond_broadcast(&changed)
         }
-        for lane in lanes { if let thread = lane.thread { pthread_join(thread, nil) } }
+        for case let thread? in threads { pthread_join(thread, nil) }
     }
 
     /// A spare chunk, a new one while fewer than `maxChunks` exist, or the next one a lane
@@ -209,8 +220,8 @@ private final class ChunkLanes: @unchecked Sendable {
             return
         }
         chunk.holders = lanes.count
-        let inline = lanes.indices.filter { lanes[$0].thread == nil }
-        for index in lanes.indices where lanes[index].thread != nil { lanes[index].queue.append(chunk) }
+        let inline = threads.indices.filter { threads[$0] == nil }
+        for index in threads.indices where threads[index] != nil { lanes[index].queue.append(chunk) }
         pthread_cond_broadcast(&changed)
         pthread_mutex_unlock(&mutex)
         for index in inline {
@@ -238,13 +249,14 @@ private final class ChunkLanes: @unchecked Sendable {
             while lanes.contains(where: \.busy) { pthread_cond_wait(&changed, &mutex) }
             failure = nil
             writebackFrom = 0
+            directChunks = 0
         }
     }
 
     private func startThreads() {
         guard !threadsStarted else { return }
         threadsStarted = true
-        for index in lanes.indices { lanes[index].thread = startThread { [self] in serve(index) } }
+        for index in threads.indices { threads[index] = startThread { [self] in serve(index) } }
     }
 
     /// A lane's thread: takes its chunks in order until `stop()`.
