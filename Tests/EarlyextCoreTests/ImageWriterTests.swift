@@ -51,6 +51,16 @@ import Testing
         (try? openPath(directory + "/.direct-probe", O_WRONLY | O_CREAT | ee_O_DIRECT, mode: 0o600)) != nil
     }
 
+    /// Appends `bytes` as libcurl would hand them over: `piece` bytes at a time.
+    static func appendInPieces(_ bytes: ArraySlice<UInt8>, piece: Int, to writer: ImageWriter) throws {
+        var at = bytes.startIndex
+        while at < bytes.endIndex {
+            let end = min(bytes.endIndex, at + piece)
+            try bytes[at..<end].withUnsafeBytes { try writer.append($0) }
+            at = end
+        }
+    }
+
     /// Writes `body` as a download would: the resumed prefix first (as an earlier attempt left
     /// it), then the rest through an ImageWriter in `piece`-sized pieces.
     static func download(_ body: [UInt8], _ c: Case, into path: String, direct: Bool = true) throws -> (digest: String, directChunks: Int) {
@@ -59,12 +69,7 @@ import Testing
         let hasher = SHA256()
         hasher.update(Array(body[0..<c.resumedFrom]))
         let writer = ImageWriter(file: file, offset: Int64(c.resumedFrom), hasher: hasher, direct: direct)
-        var at = c.resumedFrom
-        while at < c.total {
-            let end = min(c.total, at + c.piece)
-            try body[at..<end].withUnsafeBytes { try writer.append($0) }
-            at = end
-        }
+        try appendInPieces(body[c.resumedFrom...], piece: c.piece, to: writer)
         let digest = try writer.hexDigest()
         #expect(writer.offset == Int64(c.total))
         return (digest, writer.directChunks)
@@ -124,12 +129,7 @@ import Testing
     /// Appends `body` in `piece`-sized pieces, then finishes; the first error thrown, if any.
     static func appendAll(_ body: [UInt8], piece: Int, to writer: ImageWriter) -> Errno? {
         do {
-            var at = 0
-            while at < body.count {
-                let end = min(body.count, at + piece)
-                try body[at..<end].withUnsafeBytes { try writer.append($0) }
-                at = end
-            }
+            try appendInPieces(body[...], piece: piece, to: writer)
             try writer.finish()
             return nil
         } catch {
@@ -192,12 +192,7 @@ import Testing
             let writer = ImageWriter(file: OwnedDescriptor(try openPath(path, O_RDWR)), offset: 0, hasher: SHA256(), direct: round % 2 == 0)
             let first = Array(pool[0..<Int.random(in: 1...pool.count)])
             let piece = Int.random(in: 1000...(3 * Self.mib))
-            var at = 0
-            while at < first.count {
-                let end = min(first.count, at + piece)
-                try first[at..<end].withUnsafeBytes { try writer.append($0) }
-                at = end
-            }
+            try Self.appendInPieces(first[...], piece: piece, to: writer)
             try writer.restart()
             let start = Int.random(in: 0..<pool.count)
             let second = Array(pool[start..<min(pool.count, start + Int.random(in: 1...(6 * Self.mib)))])
