@@ -9,7 +9,7 @@ if ((${#packages[@]} == 0)); then
     pkg-config libmount-dev libblkid-dev libkmod-dev libcurl4-openssl-dev libssl-dev libcryptsetup-dev
     cryptsetup-bin fdisk
     kmod gpgv gpg openssl udev
-    squashfs-tools erofs-utils btrfs-progs e2fsprogs util-linux
+    squashfs-tools erofs-utils btrfs-progs e2fsprogs xfsprogs util-linux
     systemd
     bc binutils python3
   )
